@@ -1,0 +1,141 @@
+"""How the pipeline calls its engines: DP3 (PyPI wheel) and WSClean (Debian package).
+
+DP3 is only ever run as a subprocess (``DP3.py``): its bundled casacore and python-casacore
+crash when loaded in one interpreter (feasibility.md §8).  The DP3 wheel's casacore does not
+find the measures tables on its own, so every engine call gets ``CASARCFILES`` pointing at
+python-casacore's bundled measures data, ``EVERYBEAM_DATADIR`` for the beam element
+responses, and ``OPENBLAS_NUM_THREADS=1`` (DP3 threads itself; OpenBLAS threads on top of
+that oversubscribe the cores).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterable, Mapping
+
+
+class EngineError(RuntimeError):
+    """An engine could not be found or exited non-zero."""
+
+
+def _package_dir(name: str) -> Path | None:
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def casacore_measures_dir() -> Path | None:
+    """python-casacore's bundled measures data (ephemerides, geodetic), if present."""
+    pkg = _package_dir("casacore")
+    if pkg is not None and (pkg / "data" / "geodetic").is_dir():
+        return pkg / "data"
+    system = Path("/usr/share/casacore/data")
+    return system if (system / "geodetic").is_dir() else None
+
+
+def casarc_file() -> Path | None:
+    """A casarc file naming the measures directory; written once per user cache."""
+    measures = casacore_measures_dir()
+    if measures is None:
+        return None
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "factor"
+    line = f"measures.directory: {measures}\n"
+    target = cache / f"casarc-{hashlib.sha1(str(measures).encode()).hexdigest()[:12]}"
+    try:
+        if not target.is_file() or target.read_text() != line:
+            cache.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile("w", dir=cache, delete=False) as tmp:
+                tmp.write(line)
+            os.replace(tmp.name, target)
+    except OSError:
+        return None
+    return target
+
+
+def engine_environment(base: Mapping[str, str] | None = None, threads: int | None = None) -> dict[str, str]:
+    """Environment for DP3/WSClean subprocesses (see module docstring)."""
+    env = dict(os.environ if base is None else base)
+    env["OPENBLAS_NUM_THREADS"] = "1"
+    env.setdefault("OMP_NUM_THREADS", str(threads or 1))
+    rc = casarc_file()
+    if rc is not None and "CASARCFILES" not in env:
+        env["CASARCFILES"] = str(rc)
+    everybeam_data = Path(sys.prefix) / "share" / "everybeam"
+    if everybeam_data.is_dir():
+        env.setdefault("EVERYBEAM_DATADIR", str(everybeam_data))
+    # Commands installed beside this interpreter (DP3.py in a venv that is not activated).
+    bindir = str(Path(sys.executable).parent)
+    if bindir not in env.get("PATH", "").split(os.pathsep):
+        env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def find_executable(name: str) -> str:
+    """Locate an engine on PATH or beside the running interpreter."""
+    beside = Path(sys.executable).parent / name
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which(name)
+    if found is None:
+        hints = {
+            "DP3.py": "pip install dp3",
+            "wsclean": "apt-get install wsclean",
+        }
+        raise EngineError(f"{name} not found on PATH ({hints.get(name, 'install it')})")
+    return found
+
+
+def _run(cmd: list[str], log: Path | None, threads: int | None) -> None:
+    env = engine_environment(threads=threads)
+    if log is None:
+        proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        output = proc.stdout
+    else:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a") as fh:
+            fh.write("$ " + " ".join(cmd) + "\n")
+            fh.flush()
+            proc = subprocess.run(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, text=True)
+        output = log.read_text()[-4000:]
+    if proc.returncode != 0:
+        tail = "\n".join(output.strip().splitlines()[-15:])
+        raise EngineError(f"{Path(cmd[0]).name} failed (exit {proc.returncode}):\n{tail}")
+
+
+def run_dp3(args: Iterable[str] | Mapping[str, object], log: Path | None = None, threads: int = 1) -> None:
+    """Run ``DP3.py key=value ...``.
+
+    A mapping is turned into ``key=value`` arguments (lists as ``[a,b]``); each argument is a
+    separate argv element, so values are never interpreted by a shell.
+    """
+    if isinstance(args, Mapping):
+        argv = [f"{k}={_dp3_value(v)}" for k, v in args.items()]
+    else:
+        argv = list(args)
+    if not any(a.startswith("numthreads=") for a in argv):
+        argv.append(f"numthreads={threads}")
+    _run([find_executable("DP3.py"), *argv], log, threads)
+
+
+def _dp3_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_dp3_value(v) for v in value) + "]"
+    return str(value)
+
+
+def run_wsclean(args: Iterable[str], log: Path | None = None, threads: int = 1) -> None:
+    """Run ``wsclean`` with the given arguments (``-j`` added from ``threads``)."""
+    argv = list(args)
+    if "-j" not in argv:
+        argv = ["-j", str(threads), *argv]
+    _run([find_executable("wsclean"), *argv], log, threads)

@@ -1,0 +1,65 @@
+"""The simulated observations the tests, the demo and the benchmarks run on.
+
+- ``tiny``: CI-sized (12 stations, one 8-MHz band of 4 channels, 1 h at 40 s).
+- ``small``: two adjacent bands (two MSs, as LINC delivers them), 24 stations, 1 h at 10 s.
+- ``benchmark``: three bands with a one-band gap between the second and the third (the
+  gap handling Factor needs), 32 stations, 3 h at 8 s.
+All share the field centre (RA 185°, Dec +52°, transiting mid-observation), an HBA SEFD of
+3000 Jy per station and realistic ionospheric scales (ionosphere.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .ionosphere import IonosphereParameters
+from .sky import DIModelErrors, SkyParameters
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    ncore: int                   # core stations (two HBA ears each)
+    nremote: int
+    nchan: int                   # channels per band
+    band_width_hz: float
+    band_indices: tuple[int, ...]
+    start_freq_hz: float
+    ntimes: int
+    dt_s: float
+    sky: SkyParameters
+    cellsize_arcsec: float       # pixel size written into the ready-to-run parset
+    phase_centre_deg: tuple[float, float] = (185.0, 52.0)
+    date: str = "2024-03-20"
+    sefd_jy: float = 3000.0
+    flag_fraction: float = 0.01  # random (row, channel) samples flagged, as RFI flagging leaves
+    ionosphere: IonosphereParameters = field(default_factory=IonosphereParameters)
+    di_errors: DIModelErrors = field(default_factory=DIModelErrors)
+
+
+PRESETS: dict[str, Preset] = {
+    "tiny": Preset(
+        name="tiny", ncore=4, nremote=4, nchan=4, band_width_hz=8e6, band_indices=(0,),
+        start_freq_hz=142e6, ntimes=90, dt_s=40.0, cellsize_arcsec=12.0,
+        sky=SkyParameters(
+            ncal=5, cal_flux_range_jy=(2.0, 6.0), cal_radius_deg=1.8, cal_min_separation_deg=0.9,
+            nfaint=40, faint_flux_range_jy=(0.01, 0.4), field_radius_deg=2.5,
+        ),
+    ),
+    "small": Preset(
+        name="small", ncore=8, nremote=8, nchan=8, band_width_hz=4e6, band_indices=(0, 1),
+        start_freq_hz=140e6, ntimes=360, dt_s=10.0, cellsize_arcsec=6.0,
+        sky=SkyParameters(
+            ncal=6, cal_flux_range_jy=(1.5, 6.0), cal_radius_deg=2.0, cal_min_separation_deg=0.9,
+            nfaint=100, faint_flux_range_jy=(0.005, 0.4), field_radius_deg=2.5,
+        ),
+    ),
+    "benchmark": Preset(
+        name="benchmark", ncore=12, nremote=8, nchan=16, band_width_hz=4e6, band_indices=(0, 1, 3),
+        start_freq_hz=136e6, ntimes=1350, dt_s=8.0, cellsize_arcsec=6.0,
+        sky=SkyParameters(
+            ncal=8, cal_flux_range_jy=(1.0, 6.0), cal_radius_deg=2.1, cal_min_separation_deg=0.8,
+            nfaint=200, faint_flux_range_jy=(0.003, 0.4), field_radius_deg=2.5,
+        ),
+    ),
+}
