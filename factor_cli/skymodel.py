@@ -30,12 +30,16 @@ class Component:
     orientation_deg: float = 0.0
     ref_freq_hz: float = 150e6
     spectral_index: tuple[float, ...] = field(default_factory=tuple)
+    log_si: bool = True  # makesourcedb LogarithmicSI; WSClean writes ordinary polynomials (false)
 
     def flux_at(self, freq_hz: float | np.ndarray) -> float | np.ndarray:
-        """Flux at ``freq_hz`` with makesourcedb's logarithmic spectral-index polynomial."""
-        x = np.log10(np.asarray(freq_hz, dtype=float) / self.ref_freq_hz)
-        exponent = sum(c * x ** (k + 1) for k, c in enumerate(self.spectral_index))
-        return self.flux_jy * 10.0**exponent
+        """Flux at ``freq_hz`` with makesourcedb's spectral terms (logarithmic or ordinary)."""
+        nu = np.asarray(freq_hz, dtype=float) / self.ref_freq_hz
+        if self.log_si:
+            x = np.log10(nu)
+            exponent = sum(c * x ** (k + 1) for k, c in enumerate(self.spectral_index))
+            return self.flux_jy * 10.0**exponent
+        return self.flux_jy + sum(c * (nu - 1.0) ** (k + 1) for k, c in enumerate(self.spectral_index))
 
     def with_flux(self, flux_jy: float) -> "Component":
         return replace(self, flux_jy=flux_jy)
@@ -43,7 +47,7 @@ class Component:
 
 FORMAT_LINE = (
     "FORMAT = Name, Type, Patch, Ra, Dec, I, Q, U, V, MajorAxis, MinorAxis, Orientation, "
-    "OrientationIsAbsolute='true', ReferenceFrequency='{ref:.1f}', SpectralIndex='[]'"
+    "OrientationIsAbsolute='true', ReferenceFrequency='{ref:.1f}', SpectralIndex='[]', LogarithmicSI='true'"
 )
 
 
@@ -79,10 +83,11 @@ def write_skymodel(path: Path | str, components: list[Component], patch_position
                 if c.kind == "GAUSSIAN"
                 else ", , "
             )
-            si = "[" + ", ".join(f"{v:.4f}" for v in c.spectral_index) + "]"
+            si = "[" + ", ".join(f"{v:.6g}" for v in c.spectral_index) + "]"
             lines.append(
                 f"{c.name}, {c.kind}, {patch}, {format_ra(c.ra_deg)}, {format_dec(c.dec_deg)}, "
-                f"{c.flux_jy:.6f}, 0.0, 0.0, 0.0, {shape}, true, {c.ref_freq_hz:.1f}, {si}"
+                f"{c.flux_jy:.6g}, 0.0, 0.0, 0.0, {shape}, true, {c.ref_freq_hz:.1f}, {si}, "
+                f"{'true' if c.log_si else 'false'}"
             )
         lines.append("")
     Path(path).write_text("\n".join(lines))
@@ -104,8 +109,8 @@ class SkyModelError(ValueError):
 def _parse_ra(text: str) -> float:
     text = text.strip()
     if ":" in text or "h" in text:
-        return Angle(text, unit=u.hourangle).deg
-    return float(text)
+        return Angle(text, unit=u.hourangle).deg % 360.0  # WSClean writes RA > 12h as negative hours
+    return float(text) % 360.0
 
 
 def _parse_dec(text: str) -> float:
@@ -184,6 +189,7 @@ def read_skymodel(path: Path | str) -> list[Component]:
                     orientation_deg=float(row.get("orientation") or 0.0),
                     ref_freq_hz=float(row.get("referencefrequency") or 150e6),
                     spectral_index=tuple(float(v) for v in si_text.split(",") if v.strip()),
+                    log_si=row.get("logarithmicsi", "true").strip().lower() != "false",
                 )
             )
         except (KeyError, ValueError) as err:

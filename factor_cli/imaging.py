@@ -1,0 +1,128 @@
+"""WSClean imaging as the pipeline uses it, and the image geometry it produces.
+
+WSClean 3.1 writes images in SIN projection about the MS phase centre, reference pixel
+N/2+1, RA increment −scale; ``image_wcs`` reproduces that so masks can be made before imaging.
+CLEAN always has ``-nmiter`` set: WSClean 3.1 can diverge without a cap (feasibility.md §6).
+The clean components (``-save-source-list``) become the sky model of the next step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from astropy.wcs import WCS
+
+from .engines import run_wsclean
+from .skymodel import Component, read_skymodel
+
+
+@dataclass(frozen=True)
+class ImagingSettings:
+    size: int
+    scale_arcsec: float
+    robust: float
+    min_uv_lambda: float
+    niter: int = 20000
+    nmiter: int = 12
+    auto_threshold: float = 1.5
+    auto_mask: float = 4.0
+    mgain: float = 0.8
+    channels_out: int = 1
+    taper_arcsec: float = 0.0
+    multiscale: bool = False
+    baseline_averaging_wavelengths: float = 0.0
+
+
+def optimum_size(n: float, minimum: int = 128) -> int:
+    """Smallest even size >= n whose prime factors are all <= 7 (fast FFTs), at least ``minimum``."""
+    size = max(minimum, int(np.ceil(n)))
+    size += size % 2
+    while True:
+        m = size
+        for p in (2, 3, 5, 7):
+            while m % p == 0:
+                m //= p
+        if m == 1:
+            return size
+        size += 2
+
+
+def image_wcs(centre_deg: tuple[float, float], size: int, scale_arcsec: float) -> WCS:
+    w = WCS(naxis=2)
+    w.wcs.ctype = ["RA---SIN", "DEC--SIN"]
+    w.wcs.crval = [centre_deg[0], centre_deg[1]]
+    w.wcs.crpix = [size / 2 + 1, size / 2 + 1]
+    w.wcs.cdelt = [-scale_arcsec / 3600.0, scale_arcsec / 3600.0]
+    return w
+
+
+def write_mask(path: Path, mask: np.ndarray, wcs: WCS) -> None:
+    header = wcs.to_header()
+    fits.PrimaryHDU(mask.astype(np.float32)[None, None], header=header).writeto(path, overwrite=True)
+
+
+def wsclean(
+    ms_list: list[str],
+    name: str,
+    settings: ImagingSettings,
+    data_column: str = "DATA",
+    fits_mask: str | None = None,
+    log: Path | None = None,
+    threads: int = 1,
+    mem_percent: float | None = None,
+    update_model: bool = True,
+) -> dict[str, str]:
+    """Clean ``ms_list`` into ``name``; returns the paths of the products."""
+    s = settings
+    args = [
+        "-name", name, "-size", str(s.size), str(s.size), "-scale", f"{s.scale_arcsec}asec",
+        "-weight", "briggs", str(s.robust), "-minuv-l", str(s.min_uv_lambda),
+        "-niter", str(s.niter), "-nmiter", str(s.nmiter), "-mgain", str(s.mgain),
+        "-auto-threshold", str(s.auto_threshold), "-data-column", data_column,
+        "-save-source-list", "-no-dirty", "-parallel-deconvolution", "1024" if s.size > 2048 else "0",
+    ]
+    if args[-1] == "0":
+        args = args[:-2]
+    if s.auto_mask > 0:
+        args += ["-auto-mask", str(s.auto_mask), "-local-rms"]
+    if fits_mask:
+        args += ["-fits-mask", fits_mask]
+    if s.channels_out > 1:
+        args += ["-channels-out", str(s.channels_out), "-join-channels", "-fit-spectral-pol", str(min(3, s.channels_out))]
+    if s.taper_arcsec > 0:
+        args += ["-taper-gaussian", f"{s.taper_arcsec}asec"]
+    if s.multiscale:
+        args += ["-multiscale"]
+    if s.baseline_averaging_wavelengths > 0:
+        args += ["-baseline-averaging", str(s.baseline_averaging_wavelengths)]
+    if mem_percent is not None:
+        args += ["-mem", f"{mem_percent:.0f}"]
+    if not update_model:
+        args += ["-no-update-model-required"]
+    run_wsclean(args + list(ms_list), log=log, threads=threads)
+    prefix = f"{name}-MFS" if s.channels_out > 1 else name
+    return {
+        "image": f"{prefix}-image.fits",
+        "residual": f"{prefix}-residual.fits",
+        "model": f"{prefix}-model.fits",
+        "sources": f"{name}-sources.txt",
+    }
+
+
+def clean_components(path: str, patch: str) -> list[Component]:
+    """WSClean's source list as sky-model components, all in one patch."""
+    from dataclasses import replace
+
+    comps = read_skymodel(path)
+    return [replace(c, patch=patch, name=f"{patch}_{i}") for i, c in enumerate(comps)]
+
+
+def image_rms(path: str, mask: np.ndarray | None = None) -> float:
+    """Robust rms (1.4826 × MAD) of an image, optionally over a boolean mask."""
+    data = np.squeeze(fits.getdata(path))
+    values = data[mask] if mask is not None else data.ravel()
+    values = values[np.isfinite(values)]
+    return float(1.4826 * np.median(np.abs(values - np.median(values))))

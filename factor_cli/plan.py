@@ -1,0 +1,270 @@
+"""The run plan: parset settings + directions + input MSs → the Snakemake config.
+
+Everything a rule needs is decided here, once, in plain Python: bands and time chunks, facets,
+selfcal groups and the residual chain, averaging and solution intervals, imaging sizes.  Each
+step's parameters are stored per job, so a rule passes exactly its own parameters to its
+step and a parset edit reruns exactly the jobs whose parameters changed.  Paths are relative
+to the working directory (Snakemake runs there), so the plan is independent of where the
+run directory is mounted.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from .averaging import averaging_steps, fast_solint_slots, slow_solint_slots
+from .bands import BandInfo, band_grid, fwhm_deg, make_chunks
+from .directions import Direction
+from .facets import Facet, facet_of_sources, make_facets, ns_stretch, plane_coordinates
+from .groups import make_groups, nearest
+from .parset import ParsetError, groupings
+from .skymodel import read_skymodel
+
+PLAN_VERSION = 1
+
+
+class PlanError(ValueError):
+    pass
+
+
+def wsclean_has_idg() -> bool:
+    exe = shutil.which("wsclean")
+    if exe is None:
+        return False
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout
+    return "IDG" in out and "not" not in out.split("IDG", 1)[1][:20]
+
+
+def residual_name(stage: str | None, chunk: str, band: str) -> str:
+    """The residual data of one band-chunk after the subtraction of ``stage`` (None: the chunks)."""
+    return f"chunks/{band}/{chunk}.ms" if stage is None else f"results/facetsub/{stage}/{chunk}.ms"
+
+
+def _check_direction_columns(where: str, d: Direction) -> None:
+    for attr, what in (("outlier_source", "outlier peeling (outlier_source = True)"),
+                       ("peel_skymodel", "peeling (peel_skymodel)"),
+                       ("region_selfcal", "user selfcal masks (region_selfcal)"),
+                       ("region_facet", "user facet masks (region_facet)")):
+        if getattr(d, attr):
+            raise PlanError(f"{where}: direction {d.name}: {what} is not implemented in this version")
+
+
+def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo], ncpu: int) -> dict:
+    g, cal, img, dirs = settings["global"], settings["calibration"], settings["imaging"], settings["directions"]
+    where = dirs["directions_file"]
+    for d in directions:
+        _check_direction_columns(where, d)
+    if img["wsclean_use_idg"] and "wsclean_use_idg" in settings["explicit"]["imaging"] and not wsclean_has_idg():
+        raise ParsetError(f"{settings['parset_file']}: [imaging] wsclean_use_idg: this WSClean was built without IDG; set it to False")
+
+    centre = bands[0].ms.phase_centre_deg
+    ref = bands[-1]  # highest frequency
+    elevation = float(np.mean([b.ms.mean_elevation_deg for b in bands]))
+    fwhm = fwhm_deg(ref.freq_hz, ref.ms.dish_diameter_m, elevation)
+    radius = dirs["faceting_radius_deg"] or 1.25 * fwhm / 2.0
+
+    if dirs["ndir_process"]:
+        directions = directions[: dirs["ndir_process"]]
+    names = [d.name for d in directions]
+    facets = make_facets(names, [d.ra_deg for d in directions], [d.dec_deg for d in directions], centre,
+                         radius, ns_stretch(elevation))
+    selfcal_names = names[: dirs["ndir_selfcal"]] if dirs["ndir_selfcal"] else list(names)
+    positions = {d.name: (d.ra_deg, d.dec_deg) for d in directions}
+
+    grid = band_grid(bands)
+    slots = [b.name if b else None for b in grid]
+    for band in bands:
+        band.chunks = make_chunks(band.ms, g["chunk_size_sec"], Path(band.ms.path).stem)
+    nchunks = {len(b.chunks) for b in bands}
+    if len(nchunks) != 1:
+        raise PlanError("bands were chunked differently in time; all bands must cover the same times")
+    ntime = nchunks.pop()
+
+    # Flux of each calibrator as Factor sees it: the DI model inside the calibrator box.
+    ref_model = read_skymodel(ref.ms.di_skymodel)
+    fluxes = {d.name: _cal_flux(d, ref_model, centre, ref.freq_hz) for d in directions}
+    groups = make_groups(selfcal_names, positions, fluxes, groupings(dirs["groupings"]), dirs["allow_reordering"])
+    order = [n for grp in groups for n in grp]
+
+    band0 = bands[0].ms
+    nchan = len(band0.chan_freqs_hz)
+    cell = img["selfcal_cellsize_arcsec"]
+    facet_cell = img["facet_cellsize_arcsec"][0]
+
+    def residual(stage: str | None) -> list[list[str | None]]:
+        return [[residual_name(stage, b.chunks[i].name, b.name) if b else None for b in grid] for i in range(ntime)]
+
+    def stage_before_group(k: int) -> str | None:
+        return groups[k - 1][-1] if k > 0 else None
+
+    nbands = len(bands)
+    max_gap = max((len(list(run)) for is_gap, run in _runs([s is None for s in slots]) if is_gap), default=0)
+    channels_out_selfcal = max(2, math.ceil(len(slots) / max(2, max_gap + 1))) if nchan * nbands >= 2 else 1
+    channels_out_facet = max(channels_out_selfcal, math.ceil(nbands / img["wsclean_nchannels_factor"]) if nbands > 5 else 1)
+    solver = {"maxiter": cal["maxiter"], "tolerance": cal["tolerance"], "stepsize": cal["stepsize"],
+              "propagatesolutions": cal["propagatesolutions"], "uvlambdamin": cal["solve_min_uv_lambda"]}
+
+    steps: dict[str, dict] = {"chunk": {}, "skymodels": {}, "selfcal": {}, "subtract": {}, "facetimage": {}}
+    dir_entries = []
+    for d in directions:
+        f: Facet = facets[d.name]
+        cal_size = d.cal_size_deg if d.cal_size_deg else d.cal_imsize * cell / 1.5 / 3600.0
+        dir_entries.append({
+            "name": d.name, "ra_deg": d.ra_deg, "dec_deg": d.dec_deg, "cal_size_deg": cal_size,
+            "selfcal": d.name in selfcal_names,
+            "facet": {"vertices": [list(v) for v in f.vertices_radec], "ra_deg": f.ra_deg, "dec_deg": f.dec_deg,
+                      "width_deg": f.width_deg, "is_patch": f.is_patch},
+        })
+    by_name = {e["name"]: e for e in dir_entries}
+
+    for band in bands:
+        for c in band.chunks:
+            start_slot = int(round((c.start_s - band.ms.start_s + band.ms.timestep_s / 2) / band.ms.timestep_s))
+            end_slot = int(round((c.end_s - band.ms.start_s + band.ms.timestep_s / 2) / band.ms.timestep_s))
+            steps["chunk"][c.name] = {
+                "ms": band.ms.path, "has_subtracted": band.ms.has_subtracted, "di_skymodel": band.ms.di_skymodel,
+                "start_slot": max(0, start_slot), "ntimes": end_slot - max(0, start_slot),
+                "out_ms": residual_name(None, c.name, band.name),
+                **{k: g[k] for k in ("flag_abstime", "flag_baseline", "flag_freqrange", "flag_expr")},
+            }
+        steps["skymodels"][band.name] = {
+            "di_skymodel": band.ms.di_skymodel, "centre_deg": list(centre), "out_dir": f"results/skymodels/{band.name}",
+            "directions": [{k: by_name[n][k] for k in ("name", "ra_deg", "dec_deg", "cal_size_deg", "facet")} for n in names],
+        }
+
+    def band_models(kind: str, name: str) -> list[str | None]:
+        return [f"results/skymodels/{b.name}/{name}.{kind}.skymodel" if b else None for b in grid]
+
+    timestep_s = band0.timestep_s
+    ntimes_chunk = min(len(range(v["ntimes"])) for v in steps["chunk"].values())
+    for k, grp in enumerate(groups):
+        for name in grp:
+            d = next(x for x in directions if x.name == name)
+            e = by_name[name]
+            freqstep, _ = _steps(0.85, e["cal_size_deg"] / 2, cell, band0, max_time=120.0)
+            ffreqstep, ftimestep = _steps(0.85, e["facet"]["width_deg"] / 2, cell, band0, max_time=120.0)
+            flux = fluxes[name]
+            nchan_avg = nchan // freqstep
+            steps["selfcal"][name] = {
+                "out_dir": f"results/facetselfcal/{name}", "direction": e,
+                "residual": residual(stage_before_group(k)),
+                "di_cal_models": band_models("cal", name), "di_facet_models": band_models("facet", name),
+                "freqstep": freqstep, "facet_freqstep": ffreqstep, "facet_timestep": ftimestep,
+                "cellsize_arcsec": cell, "min_cal_imsize": 512 if d.cal_imsize == 0 else d.cal_imsize,
+                "robust": img["selfcal_robust"], "min_uv_lambda": img["selfcal_min_uv_lambda"],
+                "channels_out": channels_out_selfcal, "padding": img["wsclean_image_padding"],
+                "multiscale": bool(d.mscale_selfcal_do),
+                "solver": solver,
+                "solint_fast": d.solint_ph or fast_solint_slots(flux, nbands, timestep_s),
+                # One phase per channel: a TEC of ~1 rad changes the phase by several per cent
+                # across a band, too much for one phase per band on bright calibrators.
+                "nchan_fast": 1,
+                "solint_slow": d.solint_amp or slow_solint_slots(flux, timestep_s, ntimes_chunk),
+                "nchan_slow": 1 if d.dynamic_range == "HD" else nchan_avg,
+                "smoothness_hz": 6e6,
+                "effective_flux_jy": flux,
+            }
+    for i, name in enumerate(order):
+        prev = order[i - 1] if i > 0 else None
+        for band in bands:
+            for c in band.chunks:
+                steps["subtract"].setdefault(name, {})[c.name] = {
+                    "in_ms": residual_name(prev, c.name, band.name), "out_ms": residual_name(name, c.name, band.name),
+                    "di_model": f"results/skymodels/{band.name}/{name}.facet.skymodel",
+                    "new_model": f"results/facetselfcal/{name}/facet_model.skymodel",
+                    "solutions": f"results/facetselfcal/{name}/solutions.h5",
+                    "selfcal_json": f"results/facetselfcal/{name}/selfcal.json",
+                    "direction": name, "exit_on_selfcal_failure": cal["exit_on_selfcal_failure"],
+                    "skip_selfcal_check": cal["skip_selfcal_check"],
+                }
+
+    final = order[-1] if order else None
+    imaged = [n for n in names if not by_name[n]["facet"]["is_patch"]]
+
+    def selfcal_entry(n: str) -> dict:
+        return {"name": n, "selfcal_json": f"results/facetselfcal/{n}/selfcal.json",
+                "solutions": f"results/facetselfcal/{n}/solutions.h5",
+                "model": f"results/facetselfcal/{n}/facet_model.skymodel"}
+
+    for name in imaged:
+        e = by_name[name]
+        ffreqstep, ftimestep = _steps(1.0 - img["max_peak_smearing"], e["facet"]["width_deg"] / 2, facet_cell, band0, max_time=120.0)
+        steps["facetimage"][name] = {
+            "out_image": f"results/facetimage/{name}/image.fits", "direction": e, "residual": residual(final),
+            "own": selfcal_entry(name) if name in order else None,
+            "candidates": [selfcal_entry(n) for n in nearest(name, order, positions)],
+            "di_facet_models": band_models("facet", name),
+            "skip_selfcal_check": cal["skip_selfcal_check"],
+            "freqstep": ffreqstep, "timestep": ftimestep, "cellsize_arcsec": facet_cell,
+            "robust": img["facet_robust"][0], "min_uv_lambda": img["facet_min_uv_lambda"][0],
+            "taper_arcsec": img["facet_taper_arcsec"][0], "channels_out": channels_out_facet,
+            "padding": img["wsclean_image_padding"], "keep_avg_facet_data": g["keep_avg_facet_data"],
+        }
+
+    times = np.linspace(band0.start_s, band0.end_s, 3).tolist()
+    steps["mosaic"] = {
+        "out_dir": "results/fieldmosaic/field", "centre_deg": list(centre),
+        "images": [steps["facetimage"][n]["out_image"] for n in imaged],
+        "vertices": [by_name[n]["facet"]["vertices"] for n in imaged],
+        "beam_ms": residual_name(None, bands[0].chunks[0].name, bands[0].name),
+        "freqs_hz": [b.freq_hz for b in bands], "times_s": times,
+    }
+    steps["products"] = {
+        "out": "results/products.json", "mosaic_dir": "results/fieldmosaic/field", "make_mosaic": img["make_mosaic"],
+        "solutions": {n: f"results/facetselfcal/{n}/solutions.h5" for n in order},
+        "facet_images": {n: steps["facetimage"][n]["out_image"] for n in imaged},
+        "residual_ms": [m for row in residual(final) for m in row if m],
+        "directions": {n: {"ra_deg": by_name[n]["ra_deg"], "dec_deg": by_name[n]["dec_deg"],
+                           "polygon": by_name[n]["facet"]["vertices"], "is_patch": by_name[n]["facet"]["is_patch"]}
+                       for n in names},
+    }
+
+    return {
+        "version": PLAN_VERSION,
+        "parset": settings["parset_file"],
+        "centre_deg": list(centre),
+        "mean_elevation_deg": elevation,
+        "fwhm_deg": fwhm,
+        "faceting_radius_deg": radius,
+        "bands": [b.name for b in bands],
+        "band_slots": slots,
+        "chunks": {b.name: [c.name for c in b.chunks] for b in bands},
+        "directions": dir_entries,
+        "groups": groups,
+        "order": order,
+        "imaged": imaged,
+        "make_mosaic": img["make_mosaic"],
+        "wsclean_mem_percent": 100.0 * settings["cluster"]["wsclean_fmem"] / settings["cluster"]["ndir_per_node"],
+        "steps": steps,
+    }
+
+
+def _runs(flags: list[bool]):
+    from itertools import groupby
+
+    return groupby(flags)
+
+
+def _steps(peak: float, delta_theta_deg: float, cell: float, ms, max_time: float) -> tuple[int, int]:
+    timestep, freqstep = averaging_steps(peak, delta_theta_deg, cell, ms.ref_freq_hz, ms.chan_width_hz,
+                                         len(ms.chan_freqs_hz), ms.timestep_s, max_time_s=max_time)
+    return freqstep, timestep
+
+
+def _cal_flux(d: Direction, model, centre, freq_hz: float) -> float:
+    if d.cal_flux_mjy:
+        return d.cal_flux_mjy / 1000.0
+    if not model:
+        return 0.0
+    ra = np.array([c.ra_deg for c in model])
+    dec = np.array([c.dec_deg for c in model])
+    x, y = plane_coordinates(centre, ra, dec)
+    cx, cy = plane_coordinates(centre, [d.ra_deg], [d.dec_deg])
+    half = (d.cal_size_deg or 0.1) / 2
+    inside = (np.abs(x - cx[0]) <= half) & (np.abs(y - cy[0]) <= half)
+    return float(sum(float(c.flux_at(freq_hz)) for c, k in zip(model, inside) if k))

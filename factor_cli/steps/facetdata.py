@@ -1,0 +1,99 @@
+"""Per-direction visibilities: phase-shift the residual data, add a model back, correct, average.
+
+Used three times, as in Factor: calibrator data for self-calibration (add back the DI model
+of the calibrator region), facet data for the improved facet model (add back the DI facet
+model, apply the direction's solutions), and final facet imaging (add back the improved model
+corrupted by the solutions, then apply them).  Each band of a time chunk is processed with
+its own model (DI models differ per band), then the bands are concatenated in frequency with
+flagged filler where a band is missing, as Factor's dummy MSs did.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from ..calibration import SOLTABS
+from ..engines import run_dp3
+from ..skymodel import read_skymodel
+
+
+def _applycal_args(prefix: str, h5: str, direction: str) -> dict[str, object]:
+    names = [f"{prefix}{i}" for i in range(len(SOLTABS))]
+    args: dict[str, object] = {"parmdb": h5, "correction": SOLTABS[0], "steps": names, "direction": f"[{direction}]"}
+    for name, soltab in zip(names, SOLTABS):
+        args[f"{name}.correction"] = soltab
+    return args
+
+
+def prepare_band(
+    ms_in: str, ms_out: str, centre_deg: tuple[float, float], freqstep: int, timestep: int,
+    add_model: str | None, add_h5: str | None, apply_h5: str | None, direction: str,
+    log: Path | None, threads: int, apply_direction: str | None = None,
+) -> None:
+    """One band of one time chunk → phase-shifted, model added, corrected, averaged MS."""
+    if add_model and not read_skymodel(add_model):
+        add_model = None  # nothing of the model falls in this direction
+    steps = ["shift"]
+    args: dict[str, object] = {
+        "msin": ms_in, "msin.datacolumn": "DATA", "msout": ms_out, "msout.datacolumn": "DATA",
+        "msout.overwrite": True,
+        "shift.type": "phaseshift", "shift.phasecenter": [f"{centre_deg[0]}deg", f"{centre_deg[1]}deg"],
+    }
+    if add_model:
+        steps.append("add")
+        if add_h5:
+            args.update({"add.type": "h5parmpredict", "add.sourcedb": add_model, "add.operation": "add",
+                         "add.directions": [f"[{direction}]"]})
+            args.update({f"add.applycal.{k}": v for k, v in _applycal_args("c", add_h5, direction).items() if k != "direction"})
+        else:
+            args.update({"add.type": "predict", "add.sourcedb": add_model, "add.operation": "add"})
+    if apply_h5:
+        steps.append("apply")
+        args.update({"apply.type": "applycal",
+                     **{f"apply.{k}": v for k, v in _applycal_args("a", apply_h5, apply_direction or direction).items()}})
+    if freqstep > 1 or timestep > 1:
+        steps.append("avg")
+        args.update({"avg.type": "averager", "avg.freqstep": freqstep, "avg.timestep": timestep})
+    args["steps"] = steps
+    run_dp3(args, log=log, threads=threads)
+
+
+def concat_bands(band_ms: list[str | None], ms_out: str, log: Path | None, threads: int) -> None:
+    """Concatenate bands (in frequency order, None = missing band) into one MS."""
+    present = [m for m in band_ms if m]
+    if len(band_ms) == 1:
+        if Path(ms_out).exists():
+            shutil.rmtree(ms_out)
+        shutil.move(present[0], ms_out)
+        return
+    names = [m if m else f"missing_band_{i}.ms" for i, m in enumerate(band_ms)]
+    run_dp3({"msin": names, "msin.missingdata": True, "msin.orderms": False, "msin.datacolumn": "DATA",
+             "msout": ms_out, "msout.overwrite": True, "steps": []}, log=log, threads=threads)
+    for m in present:
+        shutil.rmtree(m, ignore_errors=True)
+
+
+def prepare(
+    residual: list[list[str | None]], models: list[str | None], out_dir: Path, prefix: str,
+    centre_deg: tuple[float, float], freqstep: int, timestep: int, add_h5: str | None,
+    apply_h5: str | None, direction: str, log: Path | None, threads: int, apply_direction: str | None = None,
+) -> list[str]:
+    """``residual[i][k]``: MS of time chunk i, band slot k (None for a gap); ``models[k]`` per band.
+    Returns one MS per time chunk."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    outputs = []
+    for i, bands in enumerate(residual):
+        parts: list[str | None] = []
+        for k, ms in enumerate(bands):
+            if ms is None:
+                parts.append(None)
+                continue
+            part = str(out_dir / f"{prefix}_t{i}_b{k}.ms")
+            prepare_band(ms, part, centre_deg, freqstep, timestep, models[k], add_h5, apply_h5, direction, log,
+                         threads, apply_direction)
+            parts.append(part)
+        out = str(out_dir / f"{prefix}_t{i}.ms")
+        concat_bands(parts, out, log, threads)
+        outputs.append(out)
+    return outputs

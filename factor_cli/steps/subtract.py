@@ -1,0 +1,54 @@
+"""facetsub: in one band-chunk of the residual data, replace the direction's DI facet model by
+its improved model corrupted by the direction's solutions.
+
+residual_new = residual + DI facet model − corrupt(improved facet model)
+
+The result is a new MS (the previous residual is never modified), so a subtraction killed
+half-way is simply redone.  A direction whose selfcal failed its check passes the residual on
+unchanged (or stops the run when ``exit_on_selfcal_failure`` is set).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from ..calibration import SOLTABS
+from ..engines import run_dp3
+from ..skymodel import read_skymodel
+
+
+class SelfcalFailed(RuntimeError):
+    pass
+
+
+def run(p: dict, log: Path) -> None:
+    out = p["out_ms"]
+    if Path(out).exists():
+        shutil.rmtree(out)
+    summary = json.loads(Path(p["selfcal_json"]).read_text())
+    direction = p["direction"]
+    steps: list[str] = []
+    args: dict[str, object] = {"msin": p["in_ms"], "msin.datacolumn": "DATA", "msout": out,
+                               "msout.datacolumn": "DATA"}
+    if not summary["ok"] and not p["skip_selfcal_check"]:
+        if p["exit_on_selfcal_failure"]:
+            raise SelfcalFailed(
+                f"selfcal of {direction} failed its check ({summary['check']}); set "
+                "exit_on_selfcal_failure = False to continue with the nearest successful solutions")
+    else:
+        if p["di_model"] and read_skymodel(p["di_model"]):
+            steps.append("add")
+            args.update({"add.type": "predict", "add.sourcedb": p["di_model"], "add.operation": "add"})
+        if read_skymodel(p["new_model"]):
+            steps.append("sub")
+            names = [f"s{i}" for i in range(len(SOLTABS))]
+            args.update({
+                "sub.type": "h5parmpredict", "sub.sourcedb": p["new_model"], "sub.operation": "subtract",
+                "sub.directions": [f"[{direction}]"], "sub.applycal.parmdb": p["solutions"],
+                "sub.applycal.correction": SOLTABS[0], "sub.applycal.steps": names,
+            })
+            args.update({f"sub.applycal.{n}.correction": t for n, t in zip(names, SOLTABS)})
+    args["steps"] = steps
+    run_dp3(args, log=log, threads=p["threads"])
