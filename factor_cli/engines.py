@@ -93,8 +93,29 @@ def find_executable(name: str) -> str:
     return found
 
 
+LEDGER_ENV = "FACTOR_ENGINE_LEDGER"
+
+
+def _record(cmd: list[str], cpu_s: float, wall_s: float) -> None:
+    """Append the engine's CPU and wall time to the ledger file named in $FACTOR_ENGINE_LEDGER
+    (the benchmark splits each rule's time into engine and pipeline time with it)."""
+    ledger = os.environ.get(LEDGER_ENV)
+    if not ledger:
+        return
+    try:
+        with open(ledger, "a") as fh:
+            fh.write(f"{Path(cmd[0]).name}\t{cpu_s:.3f}\t{wall_s:.3f}\n")
+    except OSError:
+        pass
+
+
 def _run(cmd: list[str], log: Path | None, threads: int | None) -> None:
+    import resource
+    import time
+
     env = engine_environment(threads=threads)
+    usage0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.monotonic()
     if log is None:
         proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         output = proc.stdout
@@ -105,6 +126,9 @@ def _run(cmd: list[str], log: Path | None, threads: int | None) -> None:
             fh.flush()
             proc = subprocess.run(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, text=True)
         output = log.read_text()[-4000:]
+    usage1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
+    _record(cmd, cpu, time.monotonic() - start)
     if proc.returncode != 0:
         tail = "\n".join(output.strip().splitlines()[-15:])
         raise EngineError(f"{Path(cmd[0]).name} failed (exit {proc.returncode}):\n{tail}")

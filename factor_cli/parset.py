@@ -77,6 +77,9 @@ SECTIONS: dict[str, dict[str, Key]] = {
         "exit_on_selfcal_failure": Key("bool", True),
         "skip_selfcal_check": Key("bool", False),
         "max_selfcal_loops": Key("int", 10, check=_at_least(1)),
+        # Beyond Factor: run the whole direction sequence this many times, each pass starting
+        # from the residual the previous one left (1 = Factor's single pass).
+        "selfcal_passes": Key("int", 1, check=_at_least(1)),
         "target_max_selfcal_loops": Key("int", 10, check=_at_least(1)),
         "preapply_first_cal_phases": Key("bool", True),
         "preaverage_flux_jy": Key("float", 1.0, check=_at_least(0)),

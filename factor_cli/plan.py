@@ -89,7 +89,6 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
     ref_model = read_skymodel(ref.ms.di_skymodel)
     fluxes = {d.name: _cal_flux(d, ref_model, centre, ref.freq_hz) for d in directions}
     groups = make_groups(selfcal_names, positions, fluxes, groupings(dirs["groupings"]), dirs["allow_reordering"])
-    order = [n for grp in groups for n in grp]
 
     band0 = bands[0].ms
     nchan = len(band0.chan_freqs_hz)
@@ -98,9 +97,6 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
 
     def residual(stage: str | None) -> list[list[str | None]]:
         return [[residual_name(stage, b.chunks[i].name, b.name) if b else None for b in grid] for i in range(ntime)]
-
-    def stage_before_group(k: int) -> str | None:
-        return groups[k - 1][-1] if k > 0 else None
 
     nbands = len(bands)
     max_gap = max((len(list(run)) for is_gap, run in _runs([s is None for s in slots]) if is_gap), default=0)
@@ -142,43 +138,69 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
 
     timestep_s = band0.timestep_s
     ntimes_chunk = min(len(range(v["ntimes"])) for v in steps["chunk"].values())
-    for k, grp in enumerate(groups):
-        for name in grp:
-            d = next(x for x in directions if x.name == name)
-            e = by_name[name]
-            freqstep, _ = _steps(0.85, e["cal_size_deg"] / 2, cell, band0, max_time=120.0)
-            ffreqstep, ftimestep = _steps(0.85, e["facet"]["width_deg"] / 2, cell, band0, max_time=120.0)
-            flux = fluxes[name]
-            nchan_avg = nchan // freqstep
-            steps["selfcal"][name] = {
-                "out_dir": f"results/facetselfcal/{name}", "direction": e,
-                "residual": residual(stage_before_group(k)),
-                "di_cal_models": band_models("cal", name), "di_facet_models": band_models("facet", name),
-                "freqstep": freqstep, "facet_freqstep": ffreqstep, "facet_timestep": ftimestep,
-                "cellsize_arcsec": cell, "min_cal_imsize": 512 if d.cal_imsize == 0 else d.cal_imsize,
-                "robust": img["selfcal_robust"], "min_uv_lambda": img["selfcal_min_uv_lambda"],
-                "channels_out": channels_out_selfcal, "padding": img["wsclean_image_padding"],
-                "multiscale": bool(d.mscale_selfcal_do),
-                "solver": solver,
-                "solint_fast": d.solint_ph or fast_solint_slots(flux, nbands, timestep_s),
-                # One phase per channel: a TEC of ~1 rad changes the phase by several per cent
-                # across a band, too much for one phase per band on bright calibrators.
-                "nchan_fast": 1,
-                "solint_slow": d.solint_amp or slow_solint_slots(flux, timestep_s, ntimes_chunk),
-                "nchan_slow": 1 if d.dynamic_range == "HD" else nchan_avg,
-                "smoothness_hz": 6e6,
-                "effective_flux_jy": flux,
-            }
-    for i, name in enumerate(order):
+    passes = cal["selfcal_passes"]
+
+    def stage_id(name: str, p: int) -> str:
+        return name if p == 1 else f"{name}.p{p}"
+
+    def history(name: str, upto: int) -> list[dict]:
+        """DI facet model, then each selfcal pass before ``upto`` (see steps/state.py)."""
+        entries = [{"models": band_models("facet", name), "h5": None, "selfcal_json": None}]
+        for q in range(1, upto):
+            sid = stage_id(name, q)
+            entries.append({"models": [f"results/facetselfcal/{sid}/facet_model.skymodel" if b else None for b in grid],
+                            "h5": f"results/facetselfcal/{sid}/solutions.h5",
+                            "selfcal_json": f"results/facetselfcal/{sid}/selfcal.json"})
+        return entries
+
+    # The processing sequence: every group of pass 1, then again for each further pass, each
+    # pass starting from the residual the previous one left.
+    sequence = [(stage_id(n, p), n, p, k) for p in range(1, passes + 1) for k, grp in enumerate(groups) for n in grp]
+    group_start: dict[tuple[int, int], str | None] = {}
+    previous: str | None = None
+    for sid, n, p, k in sequence:
+        group_start.setdefault((p, k), previous)
+        previous = sid
+    order = [sid for sid, *_ in sequence]
+
+    for sid, name, p, k in sequence:
+        d = next(x for x in directions if x.name == name)
+        e = by_name[name]
+        freqstep, _ = _steps(0.85, e["cal_size_deg"] / 2, cell, band0, max_time=120.0)
+        ffreqstep, ftimestep = _steps(0.85, e["facet"]["width_deg"] / 2, cell, band0, max_time=120.0)
+        flux = fluxes[name]
+        nchan_avg = nchan // freqstep
+        steps["selfcal"][sid] = {
+            "out_dir": f"results/facetselfcal/{sid}", "direction": e, "pass": p,
+            "skip_selfcal_check": cal["skip_selfcal_check"],
+            "residual": residual(group_start[(p, k)]), "history": history(name, p),
+            "freqstep": freqstep, "facet_freqstep": ffreqstep, "facet_timestep": ftimestep,
+            "cellsize_arcsec": cell, "min_cal_imsize": 512 if d.cal_imsize == 0 else d.cal_imsize,
+            "robust": img["selfcal_robust"], "min_uv_lambda": img["selfcal_min_uv_lambda"],
+            "channels_out": channels_out_selfcal, "padding": img["wsclean_image_padding"],
+            "multiscale": bool(d.mscale_selfcal_do),
+            "solver": solver,
+            "solint_fast": d.solint_ph or fast_solint_slots(flux, nbands, timestep_s),
+            # One phase per channel: a TEC of ~1 rad changes the phase by several per cent
+            # across a band, too much for one phase per band on bright calibrators.
+            "nchan_fast": 1,
+            "solint_slow": d.solint_amp or slow_solint_slots(flux, timestep_s, ntimes_chunk),
+            "nchan_slow": 1 if d.dynamic_range == "HD" else nchan_avg,
+            "smoothness_hz": 6e6,
+            "effective_flux_jy": flux,
+        }
+    for i, (sid, name, p, _) in enumerate(sequence):
         prev = order[i - 1] if i > 0 else None
-        for band in bands:
+        for slot, band in enumerate(grid):
+            if band is None:
+                continue
             for c in band.chunks:
-                steps["subtract"].setdefault(name, {})[c.name] = {
-                    "in_ms": residual_name(prev, c.name, band.name), "out_ms": residual_name(name, c.name, band.name),
-                    "di_model": f"results/skymodels/{band.name}/{name}.facet.skymodel",
-                    "new_model": f"results/facetselfcal/{name}/facet_model.skymodel",
-                    "solutions": f"results/facetselfcal/{name}/solutions.h5",
-                    "selfcal_json": f"results/facetselfcal/{name}/selfcal.json",
+                steps["subtract"].setdefault(sid, {})[c.name] = {
+                    "in_ms": residual_name(prev, c.name, band.name), "out_ms": residual_name(sid, c.name, band.name),
+                    "slot": slot, "history": history(name, p),
+                    "new_model": f"results/facetselfcal/{sid}/facet_model.skymodel",
+                    "solutions": f"results/facetselfcal/{sid}/solutions.h5",
+                    "selfcal_json": f"results/facetselfcal/{sid}/selfcal.json",
                     "direction": name, "exit_on_selfcal_failure": cal["exit_on_selfcal_failure"],
                     "skip_selfcal_check": cal["skip_selfcal_check"],
                 }
@@ -186,19 +208,13 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
     final = order[-1] if order else None
     imaged = [n for n in names if not by_name[n]["facet"]["is_patch"]]
 
-    def selfcal_entry(n: str) -> dict:
-        return {"name": n, "selfcal_json": f"results/facetselfcal/{n}/selfcal.json",
-                "solutions": f"results/facetselfcal/{n}/solutions.h5",
-                "model": f"results/facetselfcal/{n}/facet_model.skymodel"}
-
     for name in imaged:
         e = by_name[name]
         ffreqstep, ftimestep = _steps(1.0 - img["max_peak_smearing"], e["facet"]["width_deg"] / 2, facet_cell, band0, max_time=120.0)
         steps["facetimage"][name] = {
             "out_image": f"results/facetimage/{name}/image.fits", "direction": e, "residual": residual(final),
-            "own": selfcal_entry(name) if name in order else None,
-            "candidates": [selfcal_entry(n) for n in nearest(name, order, positions)],
-            "di_facet_models": band_models("facet", name),
+            "own": history(name, passes + 1) if name in selfcal_names else history(name, 1),
+            "candidates": [{"name": n, "history": history(n, passes + 1)} for n in nearest(name, selfcal_names, positions)],
             "skip_selfcal_check": cal["skip_selfcal_check"],
             "freqstep": ffreqstep, "timestep": ftimestep, "cellsize_arcsec": facet_cell,
             "robust": img["facet_robust"][0], "min_uv_lambda": img["facet_min_uv_lambda"][0],
@@ -216,7 +232,7 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
     }
     steps["products"] = {
         "out": "results/products.json", "mosaic_dir": "results/fieldmosaic/field", "make_mosaic": img["make_mosaic"],
-        "solutions": {n: f"results/facetselfcal/{n}/solutions.h5" for n in order},
+        "solutions": {n: f"results/facetselfcal/{stage_id(n, passes)}/solutions.h5" for n in selfcal_names},
         "facet_images": {n: steps["facetimage"][n]["out_image"] for n in imaged},
         "residual_ms": [m for row in residual(final) for m in row if m],
         "directions": {n: {"ra_deg": by_name[n]["ra_deg"], "dec_deg": by_name[n]["dec_deg"],
@@ -236,6 +252,7 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
         "chunks": {b.name: [c.name for c in b.chunks] for b in bands},
         "directions": dir_entries,
         "groups": groups,
+        "passes": passes,
         "order": order,
         "imaged": imaged,
         "make_mosaic": img["make_mosaic"],

@@ -21,7 +21,7 @@ import yaml
 from . import __version__
 from .bands import BandInfo, InputError, check_bands, find_input_ms, inspect_ms
 from .directions import DirectionsFileError, read_directions_file
-from .engines import engine_environment
+from .engines import LEDGER_ENV, engine_environment
 from .facets import Facet, write_ds9_regions
 from .parset import ParsetError, ParsetWarning, read_parset
 from .plan import PlanError, build_plan
@@ -138,7 +138,10 @@ def main(argv: list[str] | None = None) -> int:
         cmd += ["--quiet", "progress"]
     log.debug("running: %s", " ".join(cmd))
     with open(dir_working / "factor.log", "a") as fh:
-        proc = subprocess.Popen(cmd, env=engine_environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        env = engine_environment()
+        (dir_working / "benchmarks").mkdir(exist_ok=True)
+        env[LEDGER_ENV] = str((dir_working / "benchmarks" / "engines.tsv").resolve())
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         assert proc.stdout is not None
         for line in proc.stdout:
             fh.write(line)

@@ -9,7 +9,7 @@ Realistic scales and speeds matter: a fast 4-km screen is not calibratable by an
 
 Phases are −8.4479745e9·dTEC/ν (rad, dTEC in TECU), referenced to the first station, as DP3
 writes TEC solutions.  Amplitudes are a constant per station and direction times a slow
-sinusoid (periods of 1–3 h).
+sinusoid (periods of 1–3 h), normalised to a geometric mean of 1 per direction.
 """
 
 from __future__ import annotations
@@ -118,5 +118,9 @@ def make_corruptions(
     offset = rng.uniform(0, 2 * np.pi, (nant, ndir))
     slow = 1.0 + p.amp_variation * np.sin(2 * np.pi * t_rel[:, None, None] / period + offset)
     amp_t = base[None] * slow  # (time, ant, dir)
+    # A DD amplitude error is relative: per direction, the geometric mean over stations and time
+    # is 1.  Otherwise each direction's flux scale would be off by a factor that no calibration
+    # can recover (it is degenerate with the source fluxes).
+    amp_t /= np.exp(np.mean(np.log(amp_t), axis=(0, 1), keepdims=True))
     amplitude = np.broadcast_to(amp_t[:, None, :, :], phase.shape).copy()
     return Corruptions(tec=tec, phase=phase, amplitude=amplitude)

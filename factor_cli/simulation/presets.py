@@ -40,7 +40,7 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "tiny": Preset(
         name="tiny", ncore=4, nremote=4, nchan=4, band_width_hz=8e6, band_indices=(0,),
-        start_freq_hz=142e6, ntimes=90, dt_s=40.0, cellsize_arcsec=6.0,
+        start_freq_hz=142e6, ntimes=90, dt_s=40.0, cellsize_arcsec=8.0,
         sky=SkyParameters(
             ncal=5, cal_flux_range_jy=(2.0, 6.0), cal_radius_deg=1.8, cal_min_separation_deg=0.9,
             nfaint=40, faint_flux_range_jy=(0.01, 0.4), field_radius_deg=2.5,
@@ -48,7 +48,7 @@ PRESETS: dict[str, Preset] = {
     ),
     "small": Preset(
         name="small", ncore=8, nremote=8, nchan=8, band_width_hz=4e6, band_indices=(0, 1),
-        start_freq_hz=140e6, ntimes=360, dt_s=10.0, cellsize_arcsec=4.0,
+        start_freq_hz=140e6, ntimes=360, dt_s=10.0, cellsize_arcsec=6.0,
         sky=SkyParameters(
             ncal=6, cal_flux_range_jy=(1.5, 6.0), cal_radius_deg=2.0, cal_min_separation_deg=0.9,
             nfaint=100, faint_flux_range_jy=(0.005, 0.4), field_radius_deg=2.5,
@@ -56,7 +56,7 @@ PRESETS: dict[str, Preset] = {
     ),
     "benchmark": Preset(
         name="benchmark", ncore=12, nremote=8, nchan=16, band_width_hz=4e6, band_indices=(0, 1, 3),
-        start_freq_hz=136e6, ntimes=1350, dt_s=8.0, cellsize_arcsec=4.0,
+        start_freq_hz=136e6, ntimes=1350, dt_s=8.0, cellsize_arcsec=6.0,
         sky=SkyParameters(
             ncal=8, cal_flux_range_jy=(1.0, 6.0), cal_radius_deg=2.1, cal_min_separation_deg=0.8,
             nfaint=200, faint_flux_range_jy=(0.003, 0.4), field_radius_deg=2.5,

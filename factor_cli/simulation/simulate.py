@@ -254,6 +254,11 @@ def _parset_text(preset: Preset) -> str:
 dir_working = work
 dir_ms = .
 
+[calibration]
+# Beyond Factor: a second pass over all directions, starting from the residual the first
+# pass left, so the first (brightest) directions are re-calibrated on clean data.
+selfcal_passes = 2
+
 [imaging]
 selfcal_cellsize_arcsec = {preset.cellsize_arcsec}
 # Debian's WSClean 3.1 is built without IDG.

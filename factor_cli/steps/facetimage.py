@@ -17,6 +17,7 @@ from ..facets import polygon_mask
 from ..imaging import ImagingSettings, image_wcs, optimum_size, wsclean, write_mask
 from ..skymodel import read_skymodel
 from .facetdata import prepare
+from .state import latest_solutions, subtracted
 
 
 def run(p: dict, log: Path) -> None:
@@ -28,21 +29,18 @@ def run(p: dict, log: Path) -> None:
     d = p["direction"]
     facet = d["facet"]
     centre = (facet["ra_deg"], facet["dec_deg"])
-    own = p["own"]
-    if own is not None and _passed(own, p["skip_selfcal_check"]):
-        # Its improved model was subtracted with its own solutions: add it back the same way.
-        solution_direction, solutions = d["name"], own["solutions"]
-        model = own["model"] if read_skymodel(own["model"]) else None
-        models, add_h5 = [model] * len(p["residual"][0]), (solutions if model else None)
-    else:
-        # Selfcal failed or was not done: its DI facet model is still the one subtracted, and
-        # the nearest direction that passed lends its solutions (Factor's find_nearest).
-        donor = next((c for c in p["candidates"] if _passed(c, p["skip_selfcal_check"])), None)
+    skip = p["skip_selfcal_check"]
+    state = subtracted(p["own"], skip)
+    solutions, solution_direction = latest_solutions(p["own"], skip), d["name"]
+    if solutions is None:
+        # Selfcal failed or was not done: the nearest direction that passed lends its
+        # solutions (Factor's find_nearest).
+        donor = next((c for c in p["candidates"] if latest_solutions(c["history"], skip)), None)
         if donor is None:
             raise RuntimeError("no direction passed self-calibration: nothing to image the facet with")
-        solution_direction, solutions = donor["name"], donor["solutions"]
-        models, add_h5 = p["di_facet_models"], None
-    ms = prepare(p["residual"], models, work, "facet", centre, p["freqstep"], p["timestep"], add_h5,
+        solutions, solution_direction = latest_solutions(donor["history"], skip), donor["name"]
+    # Add back what is subtracted of this facet (with its own solutions), then correct.
+    ms = prepare(p["residual"], state["models"], work, "facet", centre, p["freqstep"], p["timestep"], state["h5"],
                  solutions, d["name"], log, p["threads"], apply_direction=solution_direction)
     cell = p["cellsize_arcsec"]
     size = optimum_size(facet["width_deg"] * 3600.0 / cell * p["padding"], minimum=256)
@@ -66,6 +64,3 @@ def run(p: dict, log: Path) -> None:
             shutil.move(m, target)
     shutil.rmtree(work, ignore_errors=True)
 
-
-def _passed(entry: dict, skip_check: bool) -> bool:
-    return skip_check or bool(json.loads(Path(entry["selfcal_json"]).read_text())["ok"])

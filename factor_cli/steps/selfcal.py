@@ -26,7 +26,10 @@ from .. import calibration as cal
 from ..facets import polygon_mask
 from ..imaging import ImagingSettings, clean_components, image_rms, image_wcs, optimum_size, wsclean, write_mask
 from ..skymodel import write_skymodel
+from ..facets import plane_coordinates
+from ..skymodel import read_skymodel
 from .facetdata import prepare
+from .state import subtracted
 
 
 def _image_stats(path: str) -> dict[str, float]:
@@ -47,13 +50,19 @@ def run(p: dict, log: Path) -> None:
     name = d["name"]
     centre = (d["ra_deg"], d["dec_deg"])
 
-    cal_ms = prepare(p["residual"], p["di_cal_models"], work, "cal", centre, p["freqstep"], 1,
-                     None, None, name, log, threads)
+    # Add back what is currently subtracted of this direction (the DI model, or the previous
+    # pass's model with its solutions), restricted to the calibrator box for selfcal.
+    state = subtracted(p["history"], p["skip_selfcal_check"])
+    cal_models = [_cal_box_model(m, d, work / f"calmodel_b{k}.skymodel") if m else None
+                  for k, m in enumerate(state["models"])]
+    cal_ms = prepare(p["residual"], cal_models, work, "cal", centre, p["freqstep"], 1,
+                     state["h5"], None, name, log, threads)
 
     cell = p["cellsize_arcsec"]
     size = optimum_size(max(p["min_cal_imsize"], d["cal_size_deg"] * 3600.0 / cell / 0.6))
     img = ImagingSettings(size=size, scale_arcsec=cell, robust=p["robust"], min_uv_lambda=p["min_uv_lambda"],
-                          channels_out=p["channels_out"], auto_mask=4.0, auto_threshold=1.5)
+                          channels_out=p["channels_out"], auto_mask=4.0, auto_threshold=1.5,
+                          multiscale=p["multiscale"])
     solver = cal.SolverSettings(**p["solver"])
     cycles = []
 
@@ -95,8 +104,8 @@ def run(p: dict, log: Path) -> None:
     # Improved model of the whole facet: residual + DI facet model, corrected, imaged in the facet.
     facet = d["facet"]
     fcentre = (facet["ra_deg"], facet["dec_deg"])
-    facet_ms = prepare(p["residual"], p["di_facet_models"], work, "facet", fcentre, p["facet_freqstep"],
-                       p["facet_timestep"], None, str(solutions), name, log, threads)
+    facet_ms = prepare(p["residual"], state["models"], work, "facet", fcentre, p["facet_freqstep"],
+                       p["facet_timestep"], state["h5"], str(solutions), name, log, threads)
     fsize = optimum_size(facet["width_deg"] * 3600.0 / cell * p["padding"], minimum=256)
     wcs = image_wcs(fcentre, fsize, cell)
     mask = polygon_mask([tuple(v) for v in facet["vertices"]], wcs, (fsize, fsize))
@@ -119,3 +128,14 @@ def run(p: dict, log: Path) -> None:
     (out / "selfcal.json").write_text(json.dumps(summary, indent=1))
     if not p.get("keep_work", False):
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _cal_box_model(model: str, d: dict, out: Path) -> str:
+    """The components of ``model`` inside the calibrator box (side cal_size_deg)."""
+    comps = read_skymodel(model)
+    if comps:
+        x, y = plane_coordinates((d["ra_deg"], d["dec_deg"]), [c.ra_deg for c in comps], [c.dec_deg for c in comps])
+        half = d["cal_size_deg"] / 2.0
+        comps = [c for c, xi, yi in zip(comps, x, y) if abs(xi) <= half and abs(yi) <= half]
+    write_skymodel(out, comps)
+    return str(out)

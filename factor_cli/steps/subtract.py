@@ -1,7 +1,10 @@
 """facetsub: in one band-chunk of the residual data, replace the direction's DI facet model by
 its improved model corrupted by the direction's solutions.
 
-residual_new = residual + DI facet model − corrupt(improved facet model)
+residual_new = residual + previous model − corrupt(improved facet model)
+
+where the previous model is the DI facet model (first pass) or the previous pass's model
+corrupted by its solutions.
 
 The result is a new MS (the previous residual is never modified), so a subtraction killed
 half-way is simply redone.  A direction whose selfcal failed its check passes the residual on
@@ -17,6 +20,7 @@ from pathlib import Path
 from ..calibration import SOLTABS
 from ..engines import run_dp3
 from ..skymodel import read_skymodel
+from .state import subtracted
 
 
 class SelfcalFailed(RuntimeError):
@@ -38,17 +42,26 @@ def run(p: dict, log: Path) -> None:
                 f"selfcal of {direction} failed its check ({summary['check']}); set "
                 "exit_on_selfcal_failure = False to continue with the nearest successful solutions")
     else:
-        if p["di_model"] and read_skymodel(p["di_model"]):
+        state = subtracted(p["history"], p["skip_selfcal_check"])
+        old_model = state["models"][p["slot"]]
+        if old_model and read_skymodel(old_model):
             steps.append("add")
-            args.update({"add.type": "predict", "add.sourcedb": p["di_model"], "add.operation": "add"})
+            if state["h5"]:
+                args.update({"add.type": "h5parmpredict", "add.sourcedb": old_model, "add.operation": "add",
+                             "add.directions": [f"[{direction}]"], **_applycal("add", state["h5"])})
+            else:
+                args.update({"add.type": "predict", "add.sourcedb": old_model, "add.operation": "add"})
         if read_skymodel(p["new_model"]):
             steps.append("sub")
-            names = [f"s{i}" for i in range(len(SOLTABS))]
-            args.update({
-                "sub.type": "h5parmpredict", "sub.sourcedb": p["new_model"], "sub.operation": "subtract",
-                "sub.directions": [f"[{direction}]"], "sub.applycal.parmdb": p["solutions"],
-                "sub.applycal.correction": SOLTABS[0], "sub.applycal.steps": names,
-            })
-            args.update({f"sub.applycal.{n}.correction": t for n, t in zip(names, SOLTABS)})
+            args.update({"sub.type": "h5parmpredict", "sub.sourcedb": p["new_model"], "sub.operation": "subtract",
+                         "sub.directions": [f"[{direction}]"], **_applycal("sub", p["solutions"])})
     args["steps"] = steps
     run_dp3(args, log=log, threads=p["threads"])
+
+
+def _applycal(step: str, h5: str) -> dict[str, object]:
+    names = [f"s{i}" for i in range(len(SOLTABS))]
+    args: dict[str, object] = {f"{step}.applycal.parmdb": h5, f"{step}.applycal.correction": SOLTABS[0],
+                               f"{step}.applycal.steps": names}
+    args.update({f"{step}.applycal.{n}.correction": t for n, t in zip(names, SOLTABS)})
+    return args

@@ -5,6 +5,8 @@ rule chunk:
         directory("chunks/{band}/{chunk}.ms"),
     params:
         p=step_params("chunk", "chunk"),
+    conda:
+        "../envs/factor.yaml"
     log:
         "logs/chunk/{band}/{chunk}.log",
     benchmark:
@@ -20,9 +22,11 @@ rule skymodels:
     input:
         lambda wc: ancient(STEPS["skymodels"][wc.band]["di_skymodel"]),
     output:
-        expand("results/skymodels/{{band}}/{direction}.{kind}.skymodel", direction=DIRECTIONS, kind=("facet", "cal")),
+        expand("results/skymodels/{{band}}/{direction}.facet.skymodel", direction=DIRECTIONS),
     params:
         p=step_params("skymodels", "band"),
+    conda:
+        "../envs/factor.yaml"
     log:
         "logs/skymodels/{band}.log",
     benchmark:

@@ -7,11 +7,13 @@ validate(config, workflow.source_path("../schemas/config.schema.yaml"))
 
 STEPS = config["steps"]
 DIRECTIONS = [d["name"] for d in config["directions"]]
+STAGES = config["order"]  # selfcal stages: a direction name, or <name>.p<N> for later passes
 CHUNK_BAND = {c: b for b, chunks in config["chunks"].items() for c in chunks}
 
 
 wildcard_constraints:
     direction="|".join(DIRECTIONS) or "NONE",
+    stage="|".join(s.replace(".", r"\.") for s in STAGES) or "NONE",
     chunk="|".join(CHUNK_BAND) or "NONE",
     band="|".join(config["bands"]) or "NONE",
 
@@ -28,21 +30,30 @@ def step_params(kind, *keys):
     return get
 
 
-def selfcal_outputs(name):
+def selfcal_outputs(stage):
     return {
-        "solutions": f"results/facetselfcal/{name}/solutions.h5",
-        "model": f"results/facetselfcal/{name}/facet_model.skymodel",
-        "summary": f"results/facetselfcal/{name}/selfcal.json",
+        "solutions": f"results/facetselfcal/{stage}/solutions.h5",
+        "model": f"results/facetselfcal/{stage}/facet_model.skymodel",
+        "summary": f"results/facetselfcal/{stage}/selfcal.json",
     }
 
 
-def band_skymodels(name):
-    return [
-        f"results/skymodels/{band}/{name}.{kind}.skymodel"
-        for band in config["bands"]
-        for kind in ("facet", "cal")
-    ]
+def history_files(history):
+    """Every file a direction's subtraction history refers to (see factor_cli/steps/state.py)."""
+    files = []
+    for stage in history:
+        files += [m for m in stage["models"] if m]
+        files += [stage[k] for k in ("h5", "selfcal_json") if stage[k]]
+    return files
 
 
 def flat_residual(matrix):
     return [ms for row in matrix for ms in row if ms]
+
+
+def facetimage_inputs(wc):
+    p = STEPS["facetimage"][wc.direction]
+    files = history_files(p["own"])
+    for candidate in p["candidates"]:
+        files += history_files(candidate["history"])
+    return {"residual": flat_residual(p["residual"]), "history": sorted(set(files))}

@@ -1,13 +1,3 @@
-def facetimage_inputs(wc):
-    p = STEPS["facetimage"][wc.direction]
-    entries = ([p["own"]] if p["own"] else []) + p["candidates"]
-    return {
-        "residual": flat_residual(p["residual"]),
-        "selfcal": [e[k] for e in entries for k in ("selfcal_json", "solutions", "model")],
-        "skymodels": [m for m in p["di_facet_models"] if m],
-    }
-
-
 rule facetimage:
     input:
         unpack(facetimage_inputs),
@@ -16,6 +6,8 @@ rule facetimage:
         residual="results/facetimage/{direction}/residual.fits",
     params:
         p=step_params("facetimage", "direction"),
+    conda:
+        "../envs/factor.yaml"
     log:
         "logs/facetimage/{direction}.log",
     benchmark:

@@ -9,6 +9,8 @@ rule fieldmosaic:
         pbcut="results/fieldmosaic/field/mosaic.pbcut.fits",
     params:
         p=json.dumps(STEPS["mosaic"], sort_keys=True),
+    conda:
+        "../envs/factor.yaml"
     log:
         "logs/fieldmosaic/field.log",
     benchmark:
@@ -30,6 +32,8 @@ rule products:
         "results/products.json",
     params:
         p=json.dumps(STEPS["products"], sort_keys=True),
+    conda:
+        "../envs/factor.yaml"
     log:
         "logs/products.log",
     benchmark:

@@ -1,15 +1,17 @@
 rule facetselfcal:
     input:
-        residual=lambda wc: flat_residual(STEPS["selfcal"][wc.direction]["residual"]),
-        skymodels=lambda wc: band_skymodels(wc.direction),
+        residual=lambda wc: flat_residual(STEPS["selfcal"][wc.stage]["residual"]),
+        history=lambda wc: history_files(STEPS["selfcal"][wc.stage]["history"]),
     output:
-        **selfcal_outputs("{direction}"),
+        **selfcal_outputs("{stage}"),
     params:
-        p=step_params("selfcal", "direction"),
+        p=step_params("selfcal", "stage"),
+    conda:
+        "../envs/factor.yaml"
     log:
-        "logs/facetselfcal/{direction}.log",
+        "logs/facetselfcal/{stage}.log",
     benchmark:
-        "benchmarks/facetselfcal/{direction}.tsv"
+        "benchmarks/facetselfcal/{stage}.tsv"
     threads: workflow.cores
     resources:
         mem_mb=4000,

@@ -1,16 +1,18 @@
 rule facetsub:
     input:
-        unpack(lambda wc: selfcal_outputs(wc.direction)),
-        residual=lambda wc: STEPS["subtract"][wc.direction][wc.chunk]["in_ms"],
-        di_model=lambda wc: STEPS["subtract"][wc.direction][wc.chunk]["di_model"],
+        unpack(lambda wc: selfcal_outputs(wc.stage)),
+        residual=lambda wc: STEPS["subtract"][wc.stage][wc.chunk]["in_ms"],
+        history=lambda wc: history_files(STEPS["subtract"][wc.stage][wc.chunk]["history"]),
     output:
-        directory("results/facetsub/{direction}/{chunk}.ms"),
+        directory("results/facetsub/{stage}/{chunk}.ms"),
     params:
-        p=step_params("subtract", "direction", "chunk"),
+        p=step_params("subtract", "stage", "chunk"),
+    conda:
+        "../envs/factor.yaml"
     log:
-        "logs/facetsub/{direction}/{chunk}.log",
+        "logs/facetsub/{stage}/{chunk}.log",
     benchmark:
-        "benchmarks/facetsub/{direction}/{chunk}.tsv"
+        "benchmarks/facetsub/{stage}/{chunk}.tsv"
     threads: workflow.cores
     resources:
         mem_mb=2000,

@@ -1,0 +1,116 @@
+"""Benchmark of the facet chain: simulate, reduce, measure against the truth, print a table.
+
+    python bench/facet_chain.py [--preset small] [--seed 1] [--keep]
+
+Runs in bench/runs/<preset>-<seed>/ (reused if the simulation is already there).  Reports:
+wall time; CPU seconds per rule (Snakemake benchmark files) and the share spent inside
+DP3/WSClean (engine ledger); R_res = rms of a dirty image of residual_ms / rms of a dirty
+image of the noise-only MS, identical settings (1.0 is the physical limit); R_mosaic =
+mosaic rms (source-free) / rms of the noise imaged with the facet settings; DI-only rms / DD
+rms; calibrator flux ratios (pbcor / truth) and position offsets; phase errors vs truth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from factor_cli.engines import run_wsclean
+from factor_cli.imaging import image_rms
+from factor_cli.quality import fitted_flux, phase_errors, source_free_rms
+
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", default="small")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--keep", action="store_true", help="keep the run folder afterwards")
+    args = ap.parse_args()
+    run = HERE / "runs" / f"{args.preset}-{args.seed}"
+    if not (run / "truth" / "truth.json").is_file():
+        subprocess.run([str(BIN / "factor-simulate"), str(run), "--preset", args.preset, "--seed", str(args.seed), "--overwrite"], check=True)
+    shutil.rmtree(run / "work", ignore_errors=True)
+    start = time.monotonic()
+    subprocess.run([str(BIN / "runfactor"), str(run / "factor.parset"), "-q"], check=True)
+    wall = time.monotonic() - start
+    work = run / "work"
+    truth = json.loads((run / "truth" / "truth.json").read_text())
+    products = json.loads((work / "results" / "products.json").read_text())
+
+    rows = []
+    cpu_by_rule: dict[str, float] = defaultdict(float)
+    wall_by_rule: dict[str, float] = defaultdict(float)
+    for tsv in (work / "benchmarks").rglob("*.tsv"):
+        if tsv.name == "engines.tsv":
+            continue
+        rule = tsv.relative_to(work / "benchmarks").parts[0].removesuffix(".tsv")
+        with open(tsv) as fh:
+            rec = list(csv.DictReader(fh, delimiter="\t"))[-1]
+        cpu_by_rule[rule] += float(rec["cpu_time"])
+        wall_by_rule[rule] += float(rec["s"])
+    engine_cpu = defaultdict(float)
+    ledger = work / "benchmarks" / "engines.tsv"
+    for line in ledger.read_text().splitlines() if ledger.exists() else []:
+        name, cpu, _ = line.split("\t")
+        engine_cpu[name] += float(cpu)
+    total_cpu = sum(cpu_by_rule.values())
+
+    cell = float(next(l.split("=")[1] for l in (run / "factor.parset").read_text().splitlines() if l.startswith("selfcal_cellsize_arcsec")))
+    ref = work / "bench_images"
+    ref.mkdir(exist_ok=True)
+    npix = int(5.2 * 3600 / cell)
+    npix += npix % 2
+    common = ["-size", str(npix), str(npix), "-scale", f"{cell}asec", "-weight", "briggs", "-0.5", "-minuv-l", "80", "-no-dirty"]
+    noise_ms = [str(run / m) for m in truth["noise_ms"].values()]
+    inputs = [str(run / m) for m in truth["noise_ms"]]
+    run_wsclean([*common, "-name", str(ref / "noise"), *noise_ms], threads=2)
+    run_wsclean([*common, "-name", str(ref / "resid"), *products["residual_ms"]], threads=2)
+    run_wsclean([*common, "-niter", "20000", "-nmiter", "12", "-auto-threshold", "1.5", "-auto-mask", "4",
+                 "-mgain", "0.8", "-no-update-model-required", "-name", str(ref / "di"), *inputs], threads=2)
+    thermal = image_rms(str(ref / "noise-image.fits"))
+    r_res = image_rms(str(ref / "resid-image.fits")) / thermal
+    sky = str(run / "truth" / "sky.txt")
+    dd = source_free_rms(products["mosaic_pbcut"], sky)
+    di = source_free_rms(str(ref / "di-image.fits"), sky)
+
+    print(f"\n## facet chain benchmark: preset {args.preset}, seed {args.seed}\n")
+    print("| quantity | value |\n|---|---|")
+    print(f"| wall time | {wall:.0f} s |")
+    print(f"| CPU time, all rules | {total_cpu:.0f} s |")
+    engines = sum(engine_cpu.values())
+    print(f"| CPU inside DP3 / WSClean | {engine_cpu.get('DP3.py', 0):.0f} s / {engine_cpu.get('wsclean', 0):.0f} s "
+          f"({100 * engines / total_cpu:.0f} % of all rule CPU) |" if total_cpu else "| engines | n/a |")
+    print(f"| thermal rms (noise MS, facet settings) | {1e3 * thermal:.3f} mJy/beam |")
+    print(f"| R_res (dirty residual / dirty noise) | {r_res:.2f} |")
+    print(f"| R_mosaic (mosaic rms / thermal) | {dd / thermal:.2f} |")
+    print(f"| DI-only rms / DD rms | {di / dd:.2f} |")
+    print("\n| rule | jobs' CPU s | jobs' wall s |\n|---|---|---|")
+    for rule in sorted(cpu_by_rule, key=lambda r: -cpu_by_rule[r]):
+        print(f"| {rule} | {cpu_by_rule[rule]:.0f} | {wall_by_rule[rule]:.0f} |")
+    print("\n| calibrator (true flux) | fitted flux pbcor / truth | position offset (arcsec) | phase error rms (rad) |\n|---|---|---|---|")
+    for cal in truth["calibrators"]:
+        flux, off = fitted_flux(products["mosaic_pbcor"], cal["ra_deg"], cal["dec_deg"])
+        freq = float(np.mean([b["ref_freq_hz"] for b in truth["bands"]]))
+        true_flux = cal["flux_jy"] * (freq / cal["ref_freq_hz"]) ** cal["spectral_index"][0]
+        err = phase_errors(products["solutions"][cal["direction"]], str(run / "truth" / "gains.h5"), cal["direction"])
+        print(f"| {cal['direction']} ({true_flux:.2f} Jy) | {flux / true_flux:.3f} | {off:.1f} | "
+              f"{np.sqrt(np.mean(err[..., 1:] ** 2)):.3f} |")
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,124 @@
+"""End to end on the `tiny` simulation: runfactor with the real DP3 and WSClean, measured
+against the simulated truth (issue: the facet chain)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from factor_cli.engines import run_wsclean
+from factor_cli.imaging import image_rms
+from factor_cli.quality import fitted_flux, phase_errors, source_free_rms
+
+from conftest import cli
+
+
+def tree_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        h.update(str(f.relative_to(path)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def run(tiny_obs, tmp_path_factory):
+    before = tree_digest(tiny_obs / "sim.ms")
+    proc = subprocess.run([cli("runfactor"), str(tiny_obs / "factor.parset"), "-q"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    work = tiny_obs / "work"
+    products = json.loads((work / "results" / "products.json").read_text())
+    # Reference images with the facet imaging's settings: the noise alone, and the data
+    # without any DD correction (DI only).
+    ref = tmp_path_factory.mktemp("reference")
+    settings = ["-size", "2400", "2400", "-scale", "8asec", "-weight", "briggs", "-0.5", "-minuv-l", "80"]
+    run_wsclean([*settings, "-no-dirty", "-name", str(ref / "noise"), str(tiny_obs / "truth" / "noise.ms")], threads=2)
+    run_wsclean([*settings, "-no-dirty", "-niter", "20000", "-nmiter", "12", "-auto-threshold", "1.5",
+                 "-auto-mask", "4", "-mgain", "0.8", "-no-update-model-required", "-name", str(ref / "di"),
+                 str(tiny_obs / "sim.ms")], threads=2)
+    return {"work": work, "products": products, "input_digest_before": before, "ref": ref}
+
+
+def test_products_manifest(run, tiny_obs):
+    p = run["products"]
+    for key in ("mosaic_pbcor", "mosaic_pbcut", "mosaic"):
+        assert Path(p[key]).is_file()
+    names = {d for d in json.loads((tiny_obs / "truth" / "truth.json").read_text())["noise_ms"]}
+    assert names == {"sim.ms"}
+    assert set(p["solutions"]) == set(p["facet_images"]) == set(p["directions"])
+    assert all(Path(v).is_file() for v in [*p["solutions"].values(), *p["facet_images"].values()])
+    assert all(Path(m).is_dir() for m in p["residual_ms"])
+    assert all(len(d["polygon"]) >= 3 for d in p["directions"].values())
+    assert (run["work"] / "regions" / "facets_ds9.reg").read_text().count("polygon(") == len(p["directions"])
+
+
+def test_input_ms_is_not_modified(run, tiny_obs):
+    assert tree_digest(tiny_obs / "sim.ms") == run["input_digest_before"]
+
+
+def test_every_rule_wrote_log_and_benchmark(run):
+    benchmarks = list((run["work"] / "benchmarks").rglob("*.tsv"))
+    logs = list((run["work"] / "logs").rglob("*.log"))
+    rules = {b.relative_to(run["work"] / "benchmarks").parts[0].removesuffix(".tsv") for b in benchmarks}
+    assert {"chunk", "skymodels", "facetselfcal", "facetsub", "facetimage", "fieldmosaic", "products"} <= rules
+    assert len(logs) >= len(benchmarks) - 1
+
+
+def test_mosaic_beats_di_only_image_by_three(run, tiny_obs):
+    sky = str(tiny_obs / "truth" / "sky.txt")
+    dd = source_free_rms(run["products"]["mosaic_pbcut"], sky)
+    di = source_free_rms(str(run["ref"] / "di-image.fits"), sky, within=run["products"]["mosaic_pbcut"])
+    assert dd <= di / 3.0, (dd, di)
+
+
+@pytest.mark.xfail(strict=True, reason="measured DD/DI = 0.27 (seed 7): per-direction selfcal phases are "
+                   "0.1-0.28 rad off, limited by the other directions' residuals in the selfcal data (README)")
+def test_mosaic_beats_di_only_image_by_four(run, tiny_obs):
+    sky = str(tiny_obs / "truth" / "sky.txt")
+    dd = source_free_rms(run["products"]["mosaic_pbcut"], sky)
+    di = source_free_rms(str(run["ref"] / "di-image.fits"), sky, within=run["products"]["mosaic_pbcut"])
+    assert dd <= 0.25 * di, (dd, di)
+
+
+def test_mosaic_noise_within_five_times_thermal(run, tiny_obs):
+    dd = source_free_rms(run["products"]["mosaic_pbcut"], str(tiny_obs / "truth" / "sky.txt"))
+    thermal = image_rms(str(run["ref"] / "noise-image.fits"))
+    assert dd <= 5.0 * thermal, (dd, thermal)
+
+
+def test_calibrator_fluxes_and_positions(run, tiny_truth):
+    """Integrated flux (fit of the restoring beam) in the pbcor mosaic within 10 % of the true
+    intrinsic flux at the image frequency; position within 0.3 of the restoring beam (FWHM,
+    geometric mean of the axes)."""
+    from astropy.io import fits
+
+    header = fits.getheader(run["products"]["mosaic_pbcor"])
+    beam_arcsec = 3600.0 * (header["BMAJ"] * header["BMIN"]) ** 0.5
+    for cal in tiny_truth["calibrators"]:
+        flux, offset = fitted_flux(run["products"]["mosaic_pbcor"], cal["ra_deg"], cal["dec_deg"])
+        true_flux = cal["flux_jy"] * (tiny_truth["bands"][0]["ref_freq_hz"] / cal["ref_freq_hz"]) ** cal["spectral_index"][0]
+        assert flux == pytest.approx(true_flux, rel=0.10), cal["name"]
+        assert offset < 0.3 * beam_arcsec, cal["name"]
+
+
+def test_recovered_phases_match_truth(run, tiny_obs, tiny_truth):
+    for cal in tiny_truth["calibrators"]:
+        d = cal["direction"]
+        err = phase_errors(run["products"]["solutions"][d], str(tiny_obs / "truth" / "gains.h5"), d)
+        assert np.sqrt(np.mean(err[..., 1:] ** 2)) < 0.3, d
+
+
+def test_workflow_is_lint_clean(run):
+    import sys
+
+    from factor_cli.workflow_files import snakefile
+
+    out = subprocess.run([sys.executable, "-m", "snakemake", "--lint", "--snakefile", str(snakefile()),
+                          "--configfile", str(run["work"] / "config.yaml"), "--directory", str(run["work"])],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]

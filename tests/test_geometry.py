@@ -1,0 +1,71 @@
+"""Pure logic: facets, groups, averaging and solution-interval formulas."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from shapely.ops import unary_union
+
+from factor_cli.averaging import averaging_steps, bandwidth_peak, fast_solint_slots, slow_solint_slots
+from factor_cli.facets import facet_of_sources, field_of_view, make_facets
+from factor_cli.groups import make_groups
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.floats(-2.0, 2.0), st.floats(-2.0, 2.0)), min_size=2, max_size=8, unique=True))
+def test_facets_partition_the_field(offsets):
+    pts = [(x, y) for x, y in offsets if min(math.hypot(x - a, y - b) for a, b in offsets if (a, b) != (x, y)) > 0.05]
+    if len(pts) < 2:
+        return
+    ra = [185.0 + x / math.cos(math.radians(52.0)) for x, _ in pts]
+    dec = [52.0 + y for _, y in pts]
+    names = [f"d{i}" for i in range(len(pts))]
+    facets = make_facets(names, ra, dec, (185.0, 52.0), 2.6, 1.02)
+    inner = [f.polygon for f in facets.values() if not f.is_patch]
+    fov = field_of_view(2.6, 1.02)
+    if len(inner) == len(pts):
+        assert sum(p.area for p in inner) == pytest.approx(fov.area, rel=1e-6)
+    assert unary_union(inner).area == pytest.approx(sum(p.area for p in inner), rel=1e-9)  # no overlaps
+    # Every random source inside the field lies in exactly one facet.
+    rng = np.random.default_rng(0)
+    sx, sy = rng.uniform(-2, 2, 50), rng.uniform(-2, 2, 50)
+    sra, sdec = 185.0 + sx / math.cos(math.radians(52.0)), 52.0 + sy
+    owner = facet_of_sources({n: f.vertices_radec for n, f in facets.items() if not f.is_patch}, (185.0, 52.0), sra, sdec)
+    for o, x, y in zip(owner, sx, sy):
+        if math.hypot(x, y / 1.02) < 2.4 and len(inner) == len(pts):
+            assert o is not None
+
+
+def test_direction_outside_field_becomes_patch():
+    facets = make_facets(["in", "out"], [185.0, 192.0], [52.0, 52.0], (185.0, 52.0), 2.0, 1.0)
+    assert not facets["in"].is_patch and facets["out"].is_patch
+
+
+def test_groupings_and_reordering():
+    names = [f"d{i}" for i in range(6)]
+    pos = {n: (185.0 + i, 52.0) for i, n in enumerate(names)}
+    flux = {n: 1.0 for n in names}
+    assert make_groups(names, pos, flux, [(1, 0)], True) == [[n] for n in names]
+    assert make_groups(names, pos, flux, [(1, 1), (2, 0)], False) == [["d0"], ["d1", "d2"], ["d3", "d4"], ["d5"]]
+    # Reordering puts the farthest direction with the first one.
+    assert make_groups(names, pos, flux, [(2, 0)], True)[0] == ["d0", "d5"]
+
+
+def test_averaging_formulas():
+    assert bandwidth_peak(0.0, 150e6, 1.0, 0.01) == 1.0
+    assert bandwidth_peak(1e6, 150e6, 1.0, 0.01) < bandwidth_peak(0.5e6, 150e6, 1.0, 0.01) < 1.0
+    timestep, freqstep = averaging_steps(0.85, 0.05, 1.5, 146e6, 0.05e6, 40, 2.0)
+    assert timestep == 60 and 40 % freqstep == 0  # capped at 120 s; freqstep divides the channels
+    assert averaging_steps(0.85, 1.5, 1.5, 146e6, 0.05e6, 40, 2.0) < (timestep, freqstep)
+
+
+def test_solution_intervals():
+    assert fast_solint_slots(10.0, 4, 8.0) == 1  # bright: 16 (1.4/10)^2 s < one slot
+    assert fast_solint_slots(0.7, 4, 2.0) == 8  # faint: capped at 16 s
+    assert slow_solint_slots(0.1, 10.0, 1000) <= 120  # at most 1200 s
+    slots = slow_solint_slots(1.4, 10.0, 250)
+    assert slots <= 120 and (250 % slots == 0 or 250 % slots >= slots / 2)
