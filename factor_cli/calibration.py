@@ -45,18 +45,25 @@ def solve(ms: str, h5: str, mode: str, solint: int, nchan: int, s: SolverSetting
     run_dp3(args, log=log, threads=threads)
 
 
+def applycal_settings(prefix: str, h5: str, soltabs: list[str] | None = None, direction: str | None = None) -> dict[str, object]:
+    """DP3 applycal keys (under ``prefix``, e.g. ``apply.`` or ``sub.applycal.``) applying the
+    given soltabs of ``h5`` (default: all of a combined solution file) for ``direction``."""
+    soltabs = soltabs or SOLTABS
+    names = [f"s{i}" for i in range(len(soltabs))]
+    args: dict[str, object] = {f"{prefix}parmdb": h5, f"{prefix}correction": soltabs[0], f"{prefix}steps": names}
+    args.update({f"{prefix}{n}.correction": t for n, t in zip(names, soltabs)})
+    if direction is not None:
+        args[f"{prefix}direction"] = f"[{direction}]"
+    return args
+
+
 def apply(ms: str, h5: str, soltabs: list[str], data_column: str, out_column: str,
           log: Path | None = None, threads: int = 1) -> None:
     """Apply (invert) the given soltabs of ``h5`` from ``data_column`` into ``out_column``."""
     args: dict[str, object] = {
         "msin": ms, "msin.datacolumn": data_column, "msout": ".", "msout.datacolumn": out_column,
-        "steps": ["apply"], "apply.type": "applycal", "apply.parmdb": h5,
+        "steps": ["apply"], "apply.type": "applycal", **applycal_settings("apply.", h5, soltabs),
     }
-    names = [f"s{i}" for i in range(len(soltabs))]
-    args["apply.correction"] = soltabs[0]
-    args["apply.steps"] = names
-    for name, soltab in zip(names, soltabs):
-        args[f"apply.{name}.correction"] = soltab
     run_dp3(args, log=log, threads=threads)
 
 

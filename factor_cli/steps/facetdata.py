@@ -13,17 +13,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from ..calibration import SOLTABS
+from ..calibration import applycal_settings
 from ..engines import run_dp3
 from ..skymodel import read_skymodel
-
-
-def _applycal_args(prefix: str, h5: str, direction: str) -> dict[str, object]:
-    names = [f"{prefix}{i}" for i in range(len(SOLTABS))]
-    args: dict[str, object] = {"parmdb": h5, "correction": SOLTABS[0], "steps": names, "direction": f"[{direction}]"}
-    for name, soltab in zip(names, SOLTABS):
-        args[f"{name}.correction"] = soltab
-    return args
 
 
 def prepare_band(
@@ -45,13 +37,12 @@ def prepare_band(
         if add_h5:
             args.update({"add.type": "h5parmpredict", "add.sourcedb": add_model, "add.operation": "add",
                          "add.directions": [f"[{direction}]"]})
-            args.update({f"add.applycal.{k}": v for k, v in _applycal_args("c", add_h5, direction).items() if k != "direction"})
+            args.update(applycal_settings("add.applycal.", add_h5))
         else:
             args.update({"add.type": "predict", "add.sourcedb": add_model, "add.operation": "add"})
     if apply_h5:
         steps.append("apply")
-        args.update({"apply.type": "applycal",
-                     **{f"apply.{k}": v for k, v in _applycal_args("a", apply_h5, apply_direction or direction).items()}})
+        args.update({"apply.type": "applycal", **applycal_settings("apply.", apply_h5, direction=apply_direction or direction)})
     if freqstep > 1 or timestep > 1:
         steps.append("avg")
         args.update({"avg.type": "averager", "avg.freqstep": freqstep, "avg.timestep": timestep})

@@ -17,15 +17,13 @@ from ..facets import polygon_mask
 from ..imaging import ImagingSettings, image_wcs, optimum_size, wsclean, write_mask
 from ..skymodel import read_skymodel
 from .facetdata import prepare
+from .workspace import fresh
 from .state import latest_solutions, subtracted
 
 
 def run(p: dict, log: Path) -> None:
     out = Path(p["out_image"]).parent
-    work = out / "work"
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
+    work = fresh(out / "work")
     d = p["direction"]
     facet = d["facet"]
     centre = (facet["ra_deg"], facet["dec_deg"])

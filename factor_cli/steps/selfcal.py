@@ -29,6 +29,7 @@ from ..skymodel import write_skymodel
 from ..facets import plane_coordinates
 from ..skymodel import read_skymodel
 from .facetdata import prepare
+from .workspace import fresh
 from .state import subtracted
 
 
@@ -41,10 +42,7 @@ def _image_stats(path: str) -> dict[str, float]:
 
 def run(p: dict, log: Path) -> None:
     out = Path(p["out_dir"])
-    work = out / "work"
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
+    work = fresh(out / "work")
     threads = p["threads"]
     d = p["direction"]
     name = d["name"]

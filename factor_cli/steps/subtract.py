@@ -17,7 +17,7 @@ import json
 import shutil
 from pathlib import Path
 
-from ..calibration import SOLTABS
+from ..calibration import applycal_settings
 from ..engines import run_dp3
 from ..skymodel import read_skymodel
 from .state import subtracted
@@ -48,20 +48,13 @@ def run(p: dict, log: Path) -> None:
             steps.append("add")
             if state["h5"]:
                 args.update({"add.type": "h5parmpredict", "add.sourcedb": old_model, "add.operation": "add",
-                             "add.directions": [f"[{direction}]"], **_applycal("add", state["h5"])})
+                             "add.directions": [f"[{direction}]"], **applycal_settings("add.applycal.", state["h5"])})
             else:
                 args.update({"add.type": "predict", "add.sourcedb": old_model, "add.operation": "add"})
         if read_skymodel(p["new_model"]):
             steps.append("sub")
             args.update({"sub.type": "h5parmpredict", "sub.sourcedb": p["new_model"], "sub.operation": "subtract",
-                         "sub.directions": [f"[{direction}]"], **_applycal("sub", p["solutions"])})
+                         "sub.directions": [f"[{direction}]"], **applycal_settings("sub.applycal.", p["solutions"])})
     args["steps"] = steps
     run_dp3(args, log=log, threads=p["threads"])
 
-
-def _applycal(step: str, h5: str) -> dict[str, object]:
-    names = [f"s{i}" for i in range(len(SOLTABS))]
-    args: dict[str, object] = {f"{step}.applycal.parmdb": h5, f"{step}.applycal.correction": SOLTABS[0],
-                               f"{step}.applycal.steps": names}
-    args.update({f"{step}.applycal.{n}.correction": t for n, t in zip(names, SOLTABS)})
-    return args
