@@ -49,7 +49,6 @@ def main() -> int:
     truth = json.loads((run / "truth" / "truth.json").read_text())
     products = json.loads((work / "results" / "products.json").read_text())
 
-    rows = []
     cpu_by_rule: dict[str, float] = defaultdict(float)
     wall_by_rule: dict[str, float] = defaultdict(float)
     for tsv in (work / "benchmarks").rglob("*.tsv"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import shutil
+from itertools import groupby
 import subprocess
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import numpy as np
 from .averaging import averaging_steps, fast_solint_slots, slow_solint_slots
 from .bands import BandInfo, band_grid, fwhm_deg, make_chunks
 from .directions import Direction
-from .facets import Facet, facet_of_sources, make_facets, ns_stretch, plane_coordinates
+from .facets import Facet, make_facets, ns_stretch, plane_coordinates
 from .groups import make_groups, nearest
 from .parset import ParsetError, groupings
 from .skymodel import read_skymodel
@@ -99,7 +100,7 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
         return [[residual_name(stage, b.chunks[i].name, b.name) if b else None for b in grid] for i in range(ntime)]
 
     nbands = len(bands)
-    max_gap = max((len(list(run)) for is_gap, run in _runs([s is None for s in slots]) if is_gap), default=0)
+    max_gap = max((len(list(run)) for is_gap, run in groupby([s is None for s in slots]) if is_gap), default=0)
     channels_out_selfcal = max(2, math.ceil(len(slots) / max(2, max_gap + 1))) if nchan * nbands >= 2 else 1
     channels_out_facet = max(channels_out_selfcal, math.ceil(nbands / img["wsclean_nchannels_factor"]) if nbands > 5 else 1)
     solver = {"maxiter": cal["maxiter"], "tolerance": cal["tolerance"], "stepsize": cal["stepsize"],
@@ -259,12 +260,6 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
         "wsclean_mem_percent": 100.0 * settings["cluster"]["wsclean_fmem"] / settings["cluster"]["ndir_per_node"],
         "steps": steps,
     }
-
-
-def _runs(flags: list[bool]):
-    from itertools import groupby
-
-    return groupby(flags)
 
 
 def _steps(peak: float, delta_theta_deg: float, cell: float, ms, max_time: float) -> tuple[int, int]:

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from ..facets import polygon_mask
 from ..imaging import ImagingSettings, image_wcs, optimum_size, wsclean, write_mask
-from ..skymodel import read_skymodel
 from .facetdata import prepare
 from .workspace import fresh
 from .state import latest_solutions, subtracted
