@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .facets import separation_deg
+
 MS_PATTERNS = ("*.MS", "*.ms", "*.dpppaverage", "*.ndppp_prep_target")
 SPEED_OF_LIGHT = 299792458.0
 
@@ -169,7 +171,7 @@ def check_bands(mss: list[InputMS], min_fraction: float, exit_on_bad_band: bool)
     for ms in usable[1:]:
         if len(ms.chan_freqs_hz) != len(ref.chan_freqs_hz):
             raise InputError(f"{ms.path}: {len(ms.chan_freqs_hz)} channels, but {ref.path} has {len(ref.chan_freqs_hz)} (all bands need the same number)")
-        sep = _separation_deg(ms.phase_centre_deg, ref.phase_centre_deg)
+        sep = separation_deg(ms.phase_centre_deg, ref.phase_centre_deg)
         if sep > 1.0 / 3600.0:
             raise InputError(f"{ms.path}: phase centre differs from {ref.path} by {sep * 3600:.1f} arcsec (must agree within 1 arcsec)")
         if abs(ms.start_s - ref.start_s) > ms.timestep_s or abs(ms.end_s - ref.end_s) > ms.timestep_s:
@@ -191,8 +193,3 @@ def band_grid(bands: list[BandInfo]) -> list[BandInfo | None]:
         grid[slot] = band
     return grid
 
-
-def _separation_deg(a: tuple[float, float], b: tuple[float, float]) -> float:
-    ra1, dec1, ra2, dec2 = map(math.radians, (*a, *b))
-    c = math.sin(dec1) * math.sin(dec2) + math.cos(dec1) * math.cos(dec2) * math.cos(ra1 - ra2)
-    return math.degrees(math.acos(min(1.0, max(-1.0, c))))

@@ -78,6 +78,14 @@ def engine_environment(base: Mapping[str, str] | None = None, threads: int | Non
     return env
 
 
+def use_engine_data_in_this_process() -> None:
+    """Set CASARCFILES/EVERYBEAM_DATADIR here, before EveryBeam's Python module loads a telescope
+    (EveryBeam's wheel cannot find its element-response data otherwise)."""
+    for key, value in engine_environment().items():
+        if key in ("EVERYBEAM_DATADIR", "CASARCFILES"):
+            os.environ.setdefault(key, value)
+
+
 def find_executable(name: str) -> str:
     """Locate an engine on PATH or beside the running interpreter."""
     beside = Path(sys.executable).parent / name

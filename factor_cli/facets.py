@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
+from astropy.coordinates import angular_separation
 from astropy.wcs import WCS
 from shapely.geometry import MultiPoint, Point, Polygon, box
 from shapely.ops import unary_union
@@ -145,6 +146,11 @@ def write_ds9_regions(path, facets: dict[str, Facet]) -> None:
         lines.append(f"point({facet.ra_deg:.6f},{facet.dec_deg:.6f}) # point=cross text={{{facet.name}}}")
     with open(path, "w") as fh:
         fh.write("\n".join(lines) + "\n")
+
+
+def separation_deg(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Angular separation in degrees of two (RA, Dec) positions in degrees."""
+    return math.degrees(angular_separation(*map(math.radians, (*a, *b))))
 
 
 def ns_stretch(mean_elevation_deg: float) -> float:

@@ -9,13 +9,7 @@ already chosen, so directions calibrated at the same time are far apart.
 
 from __future__ import annotations
 
-import math
-
-
-def _separation(a: tuple[float, float], b: tuple[float, float]) -> float:
-    ra1, dec1, ra2, dec2 = map(math.radians, (*a, *b))
-    c = math.sin(dec1) * math.sin(dec2) + math.cos(dec1) * math.cos(dec2) * math.cos(ra1 - ra2)
-    return math.degrees(math.acos(min(1.0, max(-1.0, c))))
+from .facets import separation_deg
 
 
 def make_groups(
@@ -37,7 +31,7 @@ def make_groups(
                 while block and len(group) < size:
                     best = max(
                         block,
-                        key=lambda n: sum(_separation(positions[n], positions[g]) * fluxes.get(n, 0.0) for g in group),
+                        key=lambda n: sum(separation_deg(positions[n], positions[g]) * fluxes.get(n, 0.0) for g in group),
                     )
                     block.remove(best)
                     group.append(best)
@@ -52,4 +46,4 @@ def make_groups(
 def nearest(name: str, candidates: list[str], positions: dict[str, tuple[float, float]]) -> list[str]:
     """``candidates`` (without ``name``) sorted by separation from ``name``."""
     others = [c for c in candidates if c != name]
-    return sorted(others, key=lambda c: _separation(positions[name], positions[c]))
+    return sorted(others, key=lambda c: separation_deg(positions[name], positions[c]))

@@ -10,12 +10,11 @@ beam is not simulated (the DD gains stand in for it).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
-from ..engines import engine_environment
+from ..engines import use_engine_data_in_this_process
 from ..skymodel import Component
 
 
@@ -29,9 +28,7 @@ def band_attenuation(
     per call); the truth records the attenuation actually applied, so data and truth agree
     exactly whatever the subset.
     """
-    for key, value in engine_environment().items():
-        if key in ("EVERYBEAM_DATADIR", "CASARCFILES"):
-            os.environ.setdefault(key, value)
+    use_engine_data_in_this_process()
     import everybeam
 
     telescope = everybeam.load_telescope(str(ms_path))

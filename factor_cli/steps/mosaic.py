@@ -13,7 +13,6 @@ stations and the bands' centre frequencies; it is evaluated on a coarse grid and
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 from scipy.ndimage import map_coordinates
 
-from ..engines import engine_environment
+from ..engines import use_engine_data_in_this_process
 from ..facets import polygon_mask, tangent_wcs
 from ..imaging import image_wcs
 
@@ -86,9 +85,7 @@ def build_mosaic(images: list[tuple[str, list[tuple[float, float]]]], centre: tu
 def primary_beam(ms: str, wcs: WCS, shape: tuple[int, int], freqs_hz: list[float], times_s: list[float],
                  grid: int = 32, max_stations: int = 4) -> np.ndarray:
     """Mean Stokes-I station power response on the image grid (see module docstring)."""
-    for key, value in engine_environment().items():
-        if key in ("EVERYBEAM_DATADIR", "CASARCFILES"):
-            os.environ.setdefault(key, value)
+    use_engine_data_in_this_process()
     import everybeam
 
     telescope = everybeam.load_telescope(ms)
