@@ -82,10 +82,10 @@ def wsclean(
         "-weight", "briggs", str(s.robust), "-minuv-l", str(s.min_uv_lambda),
         "-niter", str(s.niter), "-nmiter", str(s.nmiter), "-mgain", str(s.mgain),
         "-auto-threshold", str(s.auto_threshold), "-data-column", data_column,
-        "-save-source-list", "-no-dirty", "-parallel-deconvolution", "1024" if s.size > 2048 else "0",
+        "-save-source-list", "-no-dirty",
     ]
-    if args[-1] == "0":
-        args = args[:-2]
+    if s.size > 2048:
+        args += ["-parallel-deconvolution", "1024"]
     if s.auto_mask > 0:
         args += ["-auto-mask", str(s.auto_mask), "-local-rms"]
     if fits_mask:

@@ -138,7 +138,7 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
         return [f"results/skymodels/{b.name}/{name}.{kind}.skymodel" if b else None for b in grid]
 
     timestep_s = band0.timestep_s
-    ntimes_chunk = min(len(range(v["ntimes"])) for v in steps["chunk"].values())
+    ntimes_chunk = min(v["ntimes"] for v in steps["chunk"].values())
     passes = cal["selfcal_passes"]
 
     def stage_id(name: str, p: int) -> str:
@@ -167,8 +167,8 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
     for sid, name, p, k in sequence:
         d = next(x for x in directions if x.name == name)
         e = by_name[name]
-        freqstep, _ = _steps(0.85, e["cal_size_deg"] / 2, cell, band0, max_time=120.0)
-        ffreqstep, ftimestep = _steps(0.85, e["facet"]["width_deg"] / 2, cell, band0, max_time=120.0)
+        freqstep, _ = _steps(0.85, e["cal_size_deg"] / 2, cell, band0)
+        ffreqstep, ftimestep = _steps(0.85, e["facet"]["width_deg"] / 2, cell, band0)
         flux = fluxes[name]
         nchan_avg = nchan // freqstep
         steps["selfcal"][sid] = {
@@ -211,7 +211,7 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
 
     for name in imaged:
         e = by_name[name]
-        ffreqstep, ftimestep = _steps(1.0 - img["max_peak_smearing"], e["facet"]["width_deg"] / 2, facet_cell, band0, max_time=120.0)
+        ffreqstep, ftimestep = _steps(1.0 - img["max_peak_smearing"], e["facet"]["width_deg"] / 2, facet_cell, band0)
         steps["facetimage"][name] = {
             "out_image": f"results/facetimage/{name}/image.fits", "direction": e, "residual": residual(final),
             "own": history(name, passes + 1) if name in selfcal_names else history(name, 1),
@@ -262,9 +262,9 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
     }
 
 
-def _steps(peak: float, delta_theta_deg: float, cell: float, ms, max_time: float) -> tuple[int, int]:
+def _steps(peak: float, delta_theta_deg: float, cell: float, ms) -> tuple[int, int]:
     timestep, freqstep = averaging_steps(peak, delta_theta_deg, cell, ms.ref_freq_hz, ms.chan_width_hz,
-                                         len(ms.chan_freqs_hz), ms.timestep_s, max_time_s=max_time)
+                                         len(ms.chan_freqs_hz), ms.timestep_s)
     return freqstep, timestep
 
 

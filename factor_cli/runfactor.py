@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(dir_working, args.quiet, args.verbose)
     log.info("runfactor %s: parset %s", __version__, settings["parset_file"])
     log.info("%d band(s), %d direction(s) in %d selfcal group(s)", len(plan["bands"]), len(plan["directions"]), len(plan["groups"]))
-    if not settings["directions"]["check_edges"] is False:
+    if settings["directions"]["check_edges"]:
         log.warning("check_edges: moving facet edges around sources is not implemented yet; facets are plain Voronoi cells")
     config_path = dir_working / "config.yaml"
     config_path.write_text(yaml.safe_dump(plan, sort_keys=False))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 from ..facets import polygon_mask
@@ -47,7 +46,7 @@ def run(p: dict, log: Path) -> None:
     settings = ImagingSettings(size=size, scale_arcsec=cell, robust=p["robust"], min_uv_lambda=p["min_uv_lambda"],
                                taper_arcsec=p["taper_arcsec"], channels_out=p["channels_out"], auto_mask=3.0,
                                auto_threshold=1.0)
-    products = wsclean(ms, str(work / "image"), replace(settings), fits_mask=str(work / "mask.fits"),
+    products = wsclean(ms, str(work / "image"), settings, fits_mask=str(work / "mask.fits"),
                        log=log, threads=p["threads"], update_model=False)
     shutil.move(products["image"], p["out_image"])
     shutil.move(products["residual"], str(Path(p["out_image"]).with_name("residual.fits")))
