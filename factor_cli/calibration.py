@@ -45,6 +45,17 @@ def solve(ms: str, h5: str, mode: str, solint: int, nchan: int, s: SolverSetting
     run_dp3(args, log=log, threads=threads)
 
 
+def predict(ms: str, skymodel: str, out_column: str, operation: str = "replace", data_column: str = "DATA",
+            log: Path | None = None, threads: int = 1) -> None:
+    """Predict ``skymodel`` (uncorrupted) into ``out_column``: the model itself (``replace``) or
+    ``data_column`` minus the model (``subtract``)."""
+    args = {
+        "msin": ms, "msin.datacolumn": data_column, "msout": ".", "msout.datacolumn": out_column,
+        "steps": ["predict"], "predict.type": "predict", "predict.sourcedb": skymodel, "predict.operation": operation,
+    }
+    run_dp3(args, log=log, threads=threads)
+
+
 def applycal_settings(prefix: str, h5: str, soltabs: list[str] | None = None, direction: str | None = None) -> dict[str, object]:
     """DP3 applycal keys (under ``prefix``, e.g. ``apply.`` or ``sub.applycal.``) applying the
     given soltabs of ``h5`` (default: all of a combined solution file) for ``direction``."""
