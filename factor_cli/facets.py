@@ -138,6 +138,25 @@ def polygon_mask(vertices_radec: list[tuple[float, float]], image_wcs: WCS, shap
     return shapely.contains_xy(poly, xx.ravel(), yy.ravel()).reshape(shape)
 
 
+def discs_mask(ra_deg: list[float], dec_deg: list[float], radius_arcsec: list[float], image_wcs: WCS,
+               shape: tuple[int, int]) -> np.ndarray:
+    """Boolean (ny, nx) mask of the pixels within ``radius_arcsec`` of each position (a clean
+    mask around known sources)."""
+    mask = np.zeros(shape, dtype=bool)
+    if not len(ra_deg):
+        return mask
+    px, py = image_wcs.celestial.wcs_world2pix(np.asarray(ra_deg), np.asarray(dec_deg), 0)
+    scale = abs(image_wcs.celestial.wcs.cdelt[1]) * 3600.0
+    for x, y, r in zip(px, py, np.asarray(radius_arcsec) / scale):
+        x0, x1 = max(0, int(np.floor(x - r))), min(shape[1], int(np.ceil(x + r)) + 1)
+        y0, y1 = max(0, int(np.floor(y - r))), min(shape[0], int(np.ceil(y + r)) + 1)
+        if x0 >= x1 or y0 >= y1:
+            continue
+        yy, xx = np.mgrid[y0:y1, x0:x1]
+        mask[y0:y1, x0:x1] |= (xx - x) ** 2 + (yy - y) ** 2 <= r * r
+    return mask
+
+
 def write_ds9_regions(path, facets: dict[str, Facet]) -> None:
     lines = ["# Region file format: DS9 version 4.1", "global color=green font=\"helvetica 10 normal\"", "fk5"]
     for facet in facets.values():

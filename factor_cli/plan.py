@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import math
 import shutil
-from itertools import groupby
 import subprocess
+from itertools import groupby
 from pathlib import Path
 
 import numpy as np
@@ -69,11 +69,16 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
     fwhm = fwhm_deg(ref.freq_hz, ref.ms.dish_diameter_m, elevation)
     radius = dirs["faceting_radius_deg"] or 1.25 * fwhm / 2.0
 
+    # Facets always come from every direction of the file; ndir_process only limits which are
+    # processed.  So raising ndir_process later ("5 then 10") keeps the facets of the first
+    # five, and their results stay valid.
+    all_directions = list(directions)
+    all_names = [d.name for d in directions]
+    facets = make_facets(all_names, [d.ra_deg for d in directions], [d.dec_deg for d in directions], centre,
+                         radius, ns_stretch(elevation))
     if dirs["ndir_process"]:
         directions = directions[: dirs["ndir_process"]]
     names = [d.name for d in directions]
-    facets = make_facets(names, [d.ra_deg for d in directions], [d.dec_deg for d in directions], centre,
-                         radius, ns_stretch(elevation))
     selfcal_names = names[: dirs["ndir_selfcal"]] if dirs["ndir_selfcal"] else list(names)
     positions = {d.name: (d.ra_deg, d.dec_deg) for d in directions}
 
@@ -108,12 +113,12 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
 
     steps: dict[str, dict] = {"chunk": {}, "skymodels": {}, "selfcal": {}, "subtract": {}, "facetimage": {}}
     dir_entries = []
-    for d in directions:
+    for d in all_directions:
         f: Facet = facets[d.name]
         cal_size = d.cal_size_deg if d.cal_size_deg else d.cal_imsize * cell / 1.5 / 3600.0
         dir_entries.append({
             "name": d.name, "ra_deg": d.ra_deg, "dec_deg": d.dec_deg, "cal_size_deg": cal_size,
-            "selfcal": d.name in selfcal_names,
+            "processed": d.name in names, "selfcal": d.name in selfcal_names,
             "facet": {"vertices": [list(v) for v in f.vertices_radec], "ra_deg": f.ra_deg, "dec_deg": f.dec_deg,
                       "width_deg": f.width_deg, "is_patch": f.is_patch},
         })
@@ -131,7 +136,7 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
             }
         steps["skymodels"][band.name] = {
             "di_skymodel": band.ms.di_skymodel, "centre_deg": list(centre), "out_dir": f"results/skymodels/{band.name}",
-            "directions": [{k: by_name[n][k] for k in ("name", "ra_deg", "dec_deg", "cal_size_deg", "facet")} for n in names],
+            "directions": [{k: by_name[n][k] for k in ("name", "ra_deg", "dec_deg", "cal_size_deg", "facet")} for n in all_names],
         }
 
     def band_models(kind: str, name: str) -> list[str | None]:

@@ -69,3 +69,16 @@ def test_solution_intervals():
     assert slow_solint_slots(0.1, 10.0, 1000) <= 120  # at most 1200 s
     slots = slow_solint_slots(1.4, 10.0, 250)
     assert slots <= 120 and (250 % slots == 0 or 250 % slots >= slots / 2)
+
+
+def test_discs_mask_marks_pixels_within_the_radius_only():
+    from factor_cli.facets import discs_mask
+    from factor_cli.imaging import image_wcs
+
+    wcs = image_wcs((150.0, 50.0), 100, 10.0)
+    ra, dec = wcs.wcs_pix2world([[30.0, 60.0], [90.0, 10.0]], 0).T
+    mask = discs_mask(list(ra), list(dec), [25.0, 95.0], wcs, (100, 100))
+    yy, xx = np.mgrid[0:100, 0:100]
+    inside = ((xx - 30) ** 2 + (yy - 60) ** 2 <= 2.5**2) | ((xx - 90) ** 2 + (yy - 10) ** 2 <= 9.5**2)
+    assert (mask == inside).all()
+    assert not discs_mask([], [], [], wcs, (100, 100)).any()

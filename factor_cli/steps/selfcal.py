@@ -31,11 +31,19 @@ import numpy as np
 from astropy.io import fits
 
 from .. import calibration as cal
-from ..facets import plane_coordinates, polygon_mask
-from ..imaging import ImagingSettings, clean_components, image_rms, image_wcs, optimum_size, wsclean, write_mask
+from ..engines import run_dp3
+from ..facets import discs_mask, plane_coordinates, polygon_mask
+from ..imaging import (
+    ImagingSettings,
+    clean_components,
+    image_rms,
+    image_wcs,
+    optimum_size,
+    write_mask,
+    wsclean,
+)
 from ..skymodel import read_skymodel, write_skymodel
 from .facetdata import prepare
-
 from .state import subtracted
 from .workspace import fresh
 
@@ -124,7 +132,9 @@ def run(p: dict, log: Path) -> None:
                        fits_mask=str(mask_path), log=log, threads=threads, update_model=False)
     shutil.copyfile(products["image"], out / "facet_image.fits")
     comps = clean_components(products["sources"], name)
-    comps += _medium_resolution_model(facet_ms, comps, facet, img, fsize, work, name, log, threads)
+    known = [c for m in (*p["history"][0]["models"], *state["models"]) if m for c in read_skymodel(m)]
+    comps += _known_source_model(facet_ms, comps, known, mask, wcs, img, fsize, work, name, log, threads)
+    comps += _medium_resolution_model(facet_ms, facet, img, fsize, work, name, log, threads)
     write_skymodel(out / "facet_model.skymodel", comps, {name: fcentre})
 
     first, last = cycles[0], cycles[-1]
@@ -140,17 +150,51 @@ def run(p: dict, log: Path) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _medium_resolution_model(facet_ms: list[str], high: list, facet: dict, img: ImagingSettings, fsize: int,
+def _subtract_into(facet_ms: list[str], comps: list, column_in: str, column_out: str, path: Path,
+                   log: Path, threads: int) -> None:
+    """``column_out`` = ``column_in`` minus the (uncorrupted) components."""
+    write_skymodel(path, comps)
+    for ms in facet_ms:
+        if comps:
+            cal.predict(ms, str(path), column_out, operation="subtract", data_column=column_in, log=log, threads=threads)
+        elif column_in != column_out:
+            run_dp3({"msin": ms, "msin.datacolumn": column_in, "msout": ".", "msout.datacolumn": column_out, "steps": []},
+                    log=log, threads=threads)
+
+
+def _known_source_model(facet_ms: list[str], high: list, known: list, facet_mask: np.ndarray, wcs, img: ImagingSettings,
+                        fsize: int, work: Path, name: str, log: Path, threads: int) -> list:
+    """Clean components at the positions of the sources already in the model (the DI facet
+    model and the model currently subtracted), cleaned to 1 sigma without auto-masking.
+
+    The auto-masked clean only finds sources above ~3x the facet image noise; a source of the
+    DI model fainter than that would otherwise drop out of the improved model and, after
+    facetsub, be left unsubtracted in the residual (measured: the brightest facet's model
+    shrank from the DI model's components to 2-3 in the second pass).  The data after the
+    auto-masked clean are cleaned again inside small discs around every known source."""
+    _subtract_into(facet_ms, high, "DATA", "RESIDUAL_HIGH", work / "facet_high.skymodel", log, threads)
+    if not known:
+        return []
+    cell = img.scale_arcsec
+    radius = [max(2.5 * cell, 0.5 * c.major_arcsec + 1.5 * cell) for c in known]
+    discs = discs_mask([c.ra_deg for c in known], [c.dec_deg for c in known], radius, wcs, (fsize, fsize))
+    mask = discs & facet_mask
+    if not mask.any():
+        return []
+    mask_path = work / "facet_mask_known.fits"
+    write_mask(mask_path, mask, wcs)
+    products = wsclean(facet_ms, str(work / "facet_known"), replace(img, size=fsize, auto_mask=0.0, auto_threshold=1.0),
+                       data_column="RESIDUAL_HIGH", fits_mask=str(mask_path), log=log, threads=threads, update_model=False)
+    comps = [replace(c, name=f"{name}_known_{i}") for i, c in enumerate(clean_components(products["sources"], name))]
+    _subtract_into(facet_ms, comps, "RESIDUAL_HIGH", "RESIDUAL_HIGH", work / "facet_known.skymodel", log, threads)
+    return comps
+
+
+def _medium_resolution_model(facet_ms: list[str], facet: dict, img: ImagingSettings, fsize: int,
                              work: Path, name: str, log: Path, threads: int) -> list:
     """Clean components of the facet data minus the high-resolution model, imaged at 4x the
     cell with a 3-cell taper and robust 0 down to 0.5 sigma inside the facet (factor.md §5.4
     step 15): the extended and faint emission the high-resolution clean left."""
-    if not high:
-        return []
-    high_path = work / "facet_high.skymodel"
-    write_skymodel(high_path, high)
-    for ms in facet_ms:
-        cal.predict(ms, str(high_path), "RESIDUAL_HIGH", operation="subtract", log=log, threads=threads)
     cell = 4.0 * img.scale_arcsec
     size = optimum_size(fsize / 4.0, minimum=128)
     fcentre = (facet["ra_deg"], facet["dec_deg"])
