@@ -38,6 +38,7 @@ class Key:
     check: Callable[[Any], str | None] | None = None   # returns a reason when invalid
     choices: tuple[str, ...] = ()
     unsupported: str | None = None    # reason: explicit non-default value is an error
+    ignored: str | None = None        # reason: explicit value is ignored with a warning
     alias_of: str | None = None       # deprecated spelling of another key
 
 
@@ -65,7 +66,7 @@ SECTIONS: dict[str, dict[str, Key]] = {
         "skymodel_extension": Key("str", ".merge"),
         "chunk_size_sec": Key("float", 2400.0, check=_positive),
         "use_compression": Key("bool", False, unsupported="Dysco compression " + NOT_YET),
-        "interactive": Key("bool", False, unsupported="the interactive pause " + NOT_YET),
+        "interactive": Key("bool", False),
         "keep_avg_facet_data": Key("bool", True),
         "keep_unavg_facet_data": Key("bool", False, unsupported="keeping unaveraged facet data " + NOT_YET),
         "flag_abstime": Key("str"),
@@ -157,11 +158,11 @@ SECTIONS: dict[str, dict[str, Key]] = {
         "dir_local_selfcal": Key("path", unsupported="local scratch staging " + NOT_YET),
     },
     "checkfactor": {
-        "facet_viewer": Key("str", unsupported="checkfactor prints a text table; image viewers are not used"),
-        "ds9_load_regions": Key("bool", False, unsupported="checkfactor prints a text table; ds9 is not used"),
-        "ds9_limits": Key("str", unsupported="checkfactor prints a text table; ds9 is not used"),
-        "ds9_frames": Key("str", unsupported="checkfactor prints a text table; ds9 is not used"),
-        "image_display": Key("str", unsupported="checkfactor prints a text table; no image display is used"),
+        "facet_viewer": Key("str", ignored="checkfactor prints a table and does not start image viewers"),
+        "ds9_load_regions": Key("bool", False, ignored="checkfactor does not start ds9"),
+        "ds9_limits": Key("str", ignored="checkfactor does not start ds9"),
+        "ds9_frames": Key("str", ignored="checkfactor does not start ds9"),
+        "image_display": Key("str", ignored="checkfactor does not display images"),
     },
 }
 
@@ -267,6 +268,8 @@ def read_parset(path: Path | str) -> dict[str, Any]:
                 warnings.warn(f"{where}: [{section}] {raw_key}: deprecated, use '{target}'", ParsetWarning, stacklevel=2)
             if tspec.unsupported is not None and value != tspec.default:
                 raise ParsetError(f"{where}: [{section}] {raw_key}: {tspec.unsupported}")
+            if tspec.ignored is not None:
+                warnings.warn(f"{where}: [{section}] {raw_key} is ignored: {tspec.ignored}", ParsetWarning, stacklevel=2)
             if sname in SECTIONS:
                 settings[sname][target] = value
                 explicit[sname].add(target)

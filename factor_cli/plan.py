@@ -285,3 +285,27 @@ def _cal_flux(d: Direction, model, centre, freq_hz: float) -> float:
     half = (d.cal_size_deg or 0.1) / 2
     inside = (np.abs(x - cx[0]) <= half) & (np.abs(y - cy[0]) <= half)
     return float(sum(float(c.flux_at(freq_hz)) for c, k in zip(model, inside) if k))
+
+
+def selfcal_units(config: dict) -> list[list[str]]:
+    """The selfcal groups in processing order, each a list of stages: every group of pass 1,
+    then every group again for each further pass (what ``-s N`` counts)."""
+    units = []
+    for p in range(1, config["passes"] + 1):
+        for group in config["groups"]:
+            units.append([name if p == 1 else f"{name}.p{p}" for name in group])
+    return units
+
+
+def stop_after_targets(config: dict, n: int) -> list[str] | None:
+    """Snakemake targets for ``runfactor -s N``: the residual after the first N selfcal groups
+    (N = 0: the chunks and the facet sky models only).  None when N covers every group."""
+    units = selfcal_units(config)
+    if n >= len(units):
+        return None
+    if n == 0:
+        chunks = [c["out_ms"] for c in config["steps"]["chunk"].values()]
+        models = [f"results/skymodels/{b}/{d['name']}.facet.skymodel" for b in config["bands"] for d in config["directions"]]
+        return chunks + models
+    last = units[n - 1][-1]
+    return [c["out_ms"] for c in config["steps"]["subtract"][last].values()]

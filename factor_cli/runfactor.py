@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -23,11 +25,27 @@ from .bands import BandInfo, InputError, check_bands, find_input_ms, inspect_ms
 from .directions import DirectionsFileError, read_directions_file
 from .engines import LEDGER_ENV, engine_environment
 from .facets import Facet, write_ds9_regions
+from .layout import LayoutChangedError, check_layout, save_layout
 from .parset import ParsetError, ParsetWarning, read_parset
-from .plan import PlanError, build_plan
-from .workflow_files import snakefile
+from .plan import PlanError, build_plan, stop_after_targets
+from .progress import Progress
+from .reset import (
+    OPERATIONS,
+    ResetError,
+    delete_outputs,
+    parse_names,
+    plan_reset,
+    reset_targets,
+)
+from .runlock import RunLockError, run_lock, running_pid
+from .workflow_state import (
+    Output,
+    WorkflowStateError,
+    is_locked,
+    snakemake_command,
+    summary,
+)
 
-OPERATIONS = ("outlierpeel", "facetpeel", "facetpeelimage", "facetselfcal", "facetsub", "facetimage", "fieldmosaic")
 log = logging.getLogger("factor")
 
 
@@ -100,23 +118,24 @@ def prepare(parset: str) -> tuple[dict, dict, dict]:
     return settings, plan, {"ncpu": ncpu}
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.reset or args.ops or args.stop_after is not None:
-        return fail("-r/-o/-s (reset and stop-after) are not implemented in this version")
-    try:
-        settings, plan, extra = prepare(args.parset)
-    except (ParsetError, DirectionsFileError, InputError, PlanError) as err:
-        return fail(str(err))
+def _pause_for_inspection(dir_working: Path, directions_file: str) -> bool:
+    """Factor's ``interactive = True``: show where the directions and facets are, ask to go on."""
+    print(f"Directions file: {directions_file}\nFacet regions: {dir_working / 'regions' / 'facets_ds9.reg'}\n"
+          "Check them now (edits to the directions file take effect if you continue).", file=sys.stderr)
+    while True:
+        try:
+            answer = input("Continue processing (y/n)? ").strip().lower()
+        except EOFError:
+            answer = "n"
+        if answer in ("y", "yes"):
+            return True
+        if answer in ("n", "no"):
+            return False
 
-    dir_working = Path(settings["global"]["dir_working"])
-    for sub in ("logs", "results", "regions", "chunks"):
+
+def _write_run_files(dir_working: Path, plan: dict) -> Path:
+    for sub in ("logs", "results", "regions", "chunks", "state"):
         (dir_working / sub).mkdir(parents=True, exist_ok=True)
-    _setup_logging(dir_working, args.quiet, args.verbose)
-    log.info("runfactor %s: parset %s", __version__, settings["parset_file"])
-    log.info("%d band(s), %d direction(s) in %d selfcal group(s)", len(plan["bands"]), len(plan["directions"]), len(plan["groups"]))
-    if settings["directions"]["check_edges"]:
-        log.warning("check_edges: moving facet edges around sources is not implemented yet; facets are plain Voronoi cells")
     config_path = dir_working / "config.yaml"
     config_path.write_text(yaml.safe_dump(plan, sort_keys=False))
     facets = {
@@ -125,36 +144,129 @@ def main(argv: list[str] | None = None) -> int:
         for d in plan["directions"]
     }
     write_ds9_regions(dir_working / "regions" / "facets_ds9.reg", facets)
-    log.info("facets written to %s", dir_working / "regions" / "facets_ds9.reg")
+    save_layout(dir_working, plan)
+    return config_path
 
-    cmd = [
-        sys.executable, "-m", "snakemake", "--snakefile", str(snakefile()), "--directory", str(dir_working),
-        "--configfile", str(config_path), "--cores", str(extra["ncpu"]), "--rerun-incomplete",
-        "--show-failed-logs",
-    ]
-    if args.dry_run:
-        cmd += ["--dry-run"]
-    if args.quiet:
-        cmd += ["--quiet", "progress"]
-    log.debug("running: %s", " ".join(cmd))
-    with open(dir_working / "factor.log", "a") as fh:
+
+def _dry_run_report(dir_working: Path, config_path: Path, reset: list[Output]) -> list[str]:
+    """Per operation and direction: what a run would do and why (nothing is written)."""
+    lines = []
+    if reset:
+        lines.append("reset would delete:")
+        lines += [f"  {o.operation:13s} {o.direction:16s} {o.path}" for o in reset]
+    reset_paths = {o.path for o in reset}
+    work = dir_working if dir_working.is_dir() else Path(tempfile.mkdtemp(prefix="factor-dry-"))
+    outputs = summary(work, config_path)
+    pending: dict[tuple[str, str], list[str]] = {}
+    for o in outputs:
+        if o.pending or o.path in reset_paths:
+            why = "reset" if o.path in reset_paths else o.status
+            pending.setdefault((o.operation, o.direction), []).append(why)
+    if not pending:
+        lines.append("nothing to do: every product is up to date")
+    else:
+        lines.append("would run:")
+        for (op, direction), why in pending.items():
+            lines.append(f"  {op:13s} {direction:16s} ({', '.join(sorted(set(why)))})")
+    if work is not dir_working:
+        shutil.rmtree(work, ignore_errors=True)
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    reset_dirs, reset_ops = parse_names(args.reset), parse_names(args.ops)
+    if reset_ops and not reset_dirs:
+        return fail("-o needs -r (the directions whose operations to reset)")
+    if args.stop_after is not None and args.stop_after < 0:
+        return fail(f"-s: expected a number of selfcal groups >= 0, got {args.stop_after}")
+    try:
+        settings, plan, extra = prepare(args.parset)
+        targets = reset_targets(plan, reset_dirs, reset_ops) if reset_dirs else []
+    except (ParsetError, DirectionsFileError, InputError, PlanError, ResetError) as err:
+        return fail(str(err))
+
+    dir_working = Path(settings["global"]["dir_working"])
+    with tempfile.TemporaryDirectory(prefix="factor-plan-") as tmp:
+        # The new plan as a config file outside dir_working, for Snakemake's read-only
+        # queries (reset, dry run) before anything in dir_working changes.
+        draft = Path(tmp) / "config.yaml"
+        draft.write_text(yaml.safe_dump(plan, sort_keys=False))
+        try:
+            if not args.dry_run and running_pid(dir_working) is not None:
+                raise RunLockError(f"{dir_working}: another runfactor (pid {running_pid(dir_working)}) is running in "
+                                   "this working directory; wait for it to finish or stop it first")
+            to_delete = plan_reset(dir_working, draft, targets) if targets and dir_working.is_dir() else []
+            check_layout(dir_working, plan, settings["directions"]["directions_file"])
+        except (LayoutChangedError, RunLockError, WorkflowStateError) as err:
+            return fail(str(err))
+        if args.dry_run:
+            for line in _dry_run_report(dir_working, draft, to_delete):
+                print(line)
+            return 0
+
+    return _run(args, settings, plan, extra, dir_working, to_delete)
+
+
+def _run(args, settings: dict, plan: dict, extra: dict, dir_working: Path, to_delete: list[Output]) -> int:
+    dir_working.mkdir(parents=True, exist_ok=True)
+    with run_lock(dir_working):
+        config_path = _write_run_files(dir_working, plan)
+        _setup_logging(dir_working, args.quiet, args.verbose)
+        log.info("runfactor %s: parset %s", __version__, settings["parset_file"])
+        if to_delete:
+            delete_outputs(dir_working, to_delete)
+            log.info("reset: deleted %d product(s) of %s and everything computed from them",
+                     len(to_delete), args.reset)
+        if settings["global"]["interactive"]:
+            if not _pause_for_inspection(dir_working, settings["directions"]["directions_file"]):
+                log.info("stopped at the interactive pause")
+                return 0
+            try:  # the directions file may have been edited during the pause
+                settings, plan, extra = prepare(args.parset)
+                check_layout(dir_working, plan, settings["directions"]["directions_file"])
+            except (ParsetError, DirectionsFileError, InputError, PlanError, LayoutChangedError) as err:
+                return fail(str(err))
+            config_path = _write_run_files(dir_working, plan)
+        log.info("%d band(s), %d direction(s) (%d processed) in %d selfcal group(s)", len(plan["bands"]),
+                 len(plan["directions"]), sum(d["processed"] for d in plan["directions"]), len(plan["groups"]))
+        if settings["directions"]["check_edges"]:
+            log.warning("check_edges: moving facet edges around sources is not implemented yet; facets are plain Voronoi cells")
+        log.info("facets written to %s", dir_working / "regions" / "facets_ds9.reg")
+
+        targets = stop_after_targets(plan, args.stop_after) if args.stop_after is not None else None
+        if is_locked(dir_working):
+            log.info("removing the stale Snakemake lock of a run that was killed")
+            subprocess.run(snakemake_command(dir_working, config_path, 1, "--unlock"), capture_output=True,
+                           env=engine_environment(), check=False)
+        cmd = snakemake_command(dir_working, config_path, extra["ncpu"], "--rerun-incomplete", *(targets or []))
+        log.debug("running: %s", " ".join(cmd))
         env = engine_environment()
         (dir_working / "benchmarks").mkdir(exist_ok=True)
         env[LEDGER_ENV] = str((dir_working / "benchmarks" / "engines.tsv").resolve())
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            fh.write(line)
-            fh.flush()
-            if not args.quiet or "Error" in line:
-                sys.stderr.write(line)
-        rc = proc.wait()
-    if rc != 0:
-        log.error("the workflow failed (exit %d); see the job logs under %s", rc, dir_working / "logs")
-        return 1
-    if not args.dry_run:
-        log.info("Factor has finished :) products: %s", dir_working / "results" / "products.json")
-    return 0
+        progress = Progress(sys.stdout, dir_working, quiet=args.quiet, verbose=args.verbose)
+        with open(dir_working / "factor.log", "a") as fh:
+            proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                fh.write(line)
+                fh.flush()
+                progress.feed(line)
+            rc = proc.wait()
+        progress.finish()
+        if rc != 0:
+            report = progress.failure_report()
+            for line in report:
+                log.error(line)
+            if not report:
+                log.error("the workflow failed (exit %d); see %s", rc, dir_working / "factor.log")
+            return 1
+        if targets is not None:
+            log.info("stopped after %d selfcal group(s) as requested (-s); run again without -s to continue",
+                     args.stop_after)
+        else:
+            log.info("Factor has finished :) products: %s", dir_working / "results" / "products.json")
+        return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,130 @@
+"""Run control, pure logic: reset targets, stop-after targets, layout comparison, progress
+parsing, stale-lock detection (the engines are exercised in test_run_control.py)."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import pytest
+
+from factor_cli.layout import changed_directions, layout_of
+from factor_cli.plan import selfcal_units, stop_after_targets
+from factor_cli.progress import Progress
+from factor_cli.reset import ResetError, reset_targets
+from factor_cli.runlock import PID_FILE, running_pid
+from factor_cli.workflow_state import direction_of, stage_direction
+
+
+def config(passes: int = 2) -> dict:
+    names = ["a", "b", "c"]
+    order = [n if p == 1 else f"{n}.p{p}" for p in range(1, passes + 1) for n in names]
+    square = [[0, 0], [1, 0], [1, 1]]
+    return {
+        "directions": [{"name": n, "processed": True, "facet": {"vertices": square, "is_patch": False}} for n in names],
+        "groups": [["a"], ["b", "c"]], "passes": passes, "order": order, "bands": ["B1"], "make_mosaic": True,
+        "steps": {
+            "chunk": {"t0": {"out_ms": "chunks/B1/t0.ms"}, "t1": {"out_ms": "chunks/B1/t1.ms"}},
+            "subtract": {s: {t: {"out_ms": f"results/facetsub/{s}/{t}.ms"} for t in ("t0", "t1")} for s in order},
+            "facetimage": {n: {"out_image": f"results/facetimage/{n}/image.fits"} for n in names},
+            "products": {"out": "results/products.json"},
+        },
+    }
+
+
+def test_reset_of_all_operations_names_every_pass_of_the_direction():
+    t = reset_targets(config(), ["b"], [])
+    assert "results/facetselfcal/b/selfcal.json" in t and "results/facetselfcal/b.p2/selfcal.json" in t
+    assert "results/facetsub/b.p2/t1.ms" in t and "results/facetimage/b/image.fits" in t
+    assert not any("/a" in x or "/c" in x for x in t)
+
+
+def test_reset_of_one_operation_and_of_the_field():
+    assert reset_targets(config(), ["a"], ["facetimage"]) == ["results/facetimage/a/image.fits"]
+    assert reset_targets(config(), ["field"], []) == ["results/fieldmosaic/field/mosaic.fits"]
+
+
+@pytest.mark.parametrize("dirs, ops, listed", [(["nosuch"], [], "a, b, c, field"), (["a"], ["selfcal"], "facetselfcal")])
+def test_reset_rejects_unknown_names_listing_the_valid_ones(dirs, ops, listed):
+    with pytest.raises(ResetError, match=listed):
+        reset_targets(config(), dirs, ops)
+
+
+def test_stop_after_counts_groups_across_passes():
+    c = config()
+    assert selfcal_units(c) == [["a"], ["b", "c"], ["a.p2"], ["b.p2", "c.p2"]]
+    assert stop_after_targets(c, 1) == ["results/facetsub/a/t0.ms", "results/facetsub/a/t1.ms"]
+    assert stop_after_targets(c, 2) == ["results/facetsub/c/t0.ms", "results/facetsub/c/t1.ms"]
+    assert stop_after_targets(c, 4) is None and stop_after_targets(c, 9) is None
+    zero = stop_after_targets(c, 0)
+    assert "chunks/B1/t0.ms" in zero and "results/skymodels/B1/c.facet.skymodel" in zero
+
+
+def test_layout_comparison_sees_moved_added_and_removed_facets():
+    old = layout_of(config())
+    new = layout_of(config())
+    assert changed_directions(old, new) == []
+    moved = config()
+    moved["directions"][1]["facet"] = {"vertices": [[0, 0], [1, 0], [1, 1.001]], "is_patch": False}
+    assert changed_directions(old, layout_of(moved)) == ["b"]
+    fewer = config()
+    fewer["directions"] = fewer["directions"][:2]
+    assert changed_directions(old, layout_of(fewer)) == ["c"]
+
+
+def test_outputs_map_to_directions():
+    assert direction_of("results/facetselfcal/dir01.p2/selfcal.json") == "dir01"
+    assert direction_of("results/facetsub/my.dir.p3/t0.ms") == "my.dir"
+    assert direction_of("results/fieldmosaic/field/mosaic.fits") == "field"
+    assert direction_of("chunks/Band_150MHz/x.ms") == "Band_150MHz"
+    assert stage_direction("dir.p") == "dir.p" and stage_direction("d.p12") == "d"
+
+
+SNAKEMAKE_OUTPUT = """\
+Select jobs to execute...
+[Tue Nov 24 05:06:56 2026]
+localrule facetselfcal:
+    output: results/facetselfcal/dir00.p2/selfcal.json
+    log: logs/facetselfcal/dir00.p2.log
+    jobid: 33
+    wildcards: stage=dir00.p2
+Finished jobid: 33 (Rule: facetselfcal)
+3 of 40 steps (8%) done
+[Tue Nov 24 05:07:56 2026]
+localrule facetimage:
+    log: logs/facetimage/dir01.log
+    jobid: 7
+    wildcards: direction=dir01
+[Tue Nov 24 05:08:56 2026]
+Error in rule facetimage:
+    message: None
+    jobid: 7
+    log: logs/facetimage/dir01.log (check log file(s) for error details)
+    wildcards: direction=dir01
+
+"""
+
+
+def test_progress_reports_jobs_counts_and_failures(tmp_path):
+    (tmp_path / "logs" / "facetimage").mkdir(parents=True)
+    (tmp_path / "logs" / "facetimage" / "dir01.log").write_text("line 1\nDP3: something broke\n")
+    out = io.StringIO()
+    progress = Progress(out, tmp_path)
+    for line in SNAKEMAKE_OUTPUT.splitlines():
+        progress.feed(line)
+    progress.finish()
+    text = out.getvalue()
+    assert "started facetselfcal dir00 pass 2" in text and "finished facetselfcal dir00 pass 2" in text
+    assert "started facetimage dir01" in text
+    assert (progress.done, progress.total) == (3, 40)
+    report = progress.failure_report()
+    assert report[0] == f"job facetimage dir01 failed; log: {tmp_path / 'logs/facetimage/dir01.log'}"
+    assert report[-1].strip() == "DP3: something broke"
+
+
+def test_pid_file_of_a_dead_process_is_not_a_running_run(tmp_path):
+    (tmp_path / PID_FILE).parent.mkdir()
+    (tmp_path / PID_FILE).write_text("999999999\n")
+    assert running_pid(tmp_path) is None
+    (tmp_path / PID_FILE).write_text(f"{os.getpid()}\n")
+    assert running_pid(tmp_path) is None  # this very process is never "another run"
