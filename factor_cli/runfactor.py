@@ -23,6 +23,7 @@ import yaml
 from . import __version__
 from .bands import BandInfo, InputError, check_bands, find_input_ms, inspect_ms
 from .directions import DirectionsFileError, read_directions_file
+from .diskspace import check_space
 from .engines import LEDGER_ENV, engine_environment
 from .facets import Facet, write_ds9_regions
 from .layout import LayoutChangedError, check_layout, save_layout
@@ -155,7 +156,7 @@ def _dry_run_report(dir_working: Path, config_path: Path, reset: list[Output]) -
         lines.append("reset would delete:")
         lines += [f"  {o.operation:13s} {o.direction:16s} {o.path}" for o in reset]
     reset_paths = {o.path for o in reset}
-    work = dir_working if dir_working.is_dir() else Path(tempfile.mkdtemp(prefix="factor-dry-"))
+    work = dir_working if (dir_working / ".snakemake").is_dir() else Path(tempfile.mkdtemp(prefix="factor-dry-"))
     outputs = summary(work, config_path)
     pending: dict[tuple[str, str], list[str]] = {}
     for o in outputs:
@@ -198,7 +199,14 @@ def main(argv: list[str] | None = None) -> int:
                                    "this working directory; wait for it to finish or stop it first")
             to_delete = plan_reset(dir_working, draft, targets) if targets and dir_working.is_dir() else []
             check_layout(dir_working, plan, settings["directions"]["directions_file"])
-        except (LayoutChangedError, RunLockError, WorkflowStateError) as err:
+            chunks_exist = all((dir_working / c["out_ms"]).exists() for c in plan["steps"]["chunk"].values())
+            space_error, space_warning = check_space(dir_working, [c["ms"] for c in plan["steps"]["chunk"].values()],
+                                                     len(plan["order"]), chunks_exist)
+            if space_error and not args.dry_run:
+                raise InputError(space_error)
+            if space_warning:
+                print(f"runfactor: warning: {space_warning}", file=sys.stderr)
+        except (InputError, LayoutChangedError, RunLockError, WorkflowStateError) as err:
             return fail(str(err))
         if args.dry_run:
             for line in _dry_run_report(dir_working, draft, to_delete):

@@ -10,8 +10,10 @@ from their paths (``results/<operation>/<stage>/...``; a stage is a direction or
 from __future__ import annotations
 
 import base64
+import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,7 +75,8 @@ def summary(dir_working: Path, config: Path, forcerun: list[str] | None = None) 
     cmd = snakemake_command(dir_working, config, 1, "--summary", "--nolock")
     if forcerun:
         cmd += ["--forcerun", *forcerun]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=engine_environment(), check=False)
+    with _no_trace(dir_working / ".snakemake" / "log"):
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=engine_environment(), check=False)
     if proc.returncode != 0:
         raise WorkflowStateError(f"snakemake --summary failed: {proc.stderr.strip().splitlines()[-1:]}")
     rows = [line.split("\t") for line in proc.stdout.splitlines() if "\t" in line]
@@ -87,6 +90,25 @@ def summary(dir_working: Path, config: Path, forcerun: list[str] | None = None) 
         outputs.append(Output(row[col["output_file"]], row[col["rule"]], logs, row[col["status"]],
                               row[col["plan"]] == "update pending"))
     return outputs
+
+
+@contextmanager
+def _no_trace(log_dir: Path):
+    """Snakemake writes a log file even for ``--summary``; remove it again (and restore the
+    folder's mtime) so that a query leaves the working directory exactly as it was."""
+    existed = log_dir.is_dir()
+    before = set(log_dir.iterdir()) if existed else set()
+    stat = log_dir.stat() if existed else None
+    try:
+        yield
+    finally:
+        if log_dir.is_dir():
+            for path in set(log_dir.iterdir()) - before:
+                path.unlink(missing_ok=True)
+            if stat is not None:
+                os.utime(log_dir, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+            else:
+                log_dir.rmdir()
 
 
 def incomplete_outputs(dir_working: Path) -> set[str]:

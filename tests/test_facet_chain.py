@@ -69,15 +69,6 @@ def test_every_rule_wrote_log_and_benchmark(run):
     assert len(logs) >= len(benchmarks) - 1
 
 
-def test_mosaic_beats_di_only_image_by_three(run, tiny_obs):
-    sky = str(tiny_obs / "truth" / "sky.txt")
-    dd = source_free_rms(run["products"]["mosaic_pbcut"], sky)
-    di = source_free_rms(str(run["ref"] / "di-image.fits"), sky, within=run["products"]["mosaic_pbcut"])
-    assert dd <= di / 3.0, (dd, di)
-
-
-@pytest.mark.xfail(strict=True, reason="measured DD/DI = 0.27-0.29 (seed 7): per-direction selfcal phases are "
-                   "0.1-0.28 rad off, limited by the other directions' residuals in the selfcal data (README)")
 def test_mosaic_beats_di_only_image_by_four(run, tiny_obs):
     sky = str(tiny_obs / "truth" / "sky.txt")
     dd = source_free_rms(run["products"]["mosaic_pbcut"], sky)

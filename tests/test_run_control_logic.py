@@ -128,3 +128,18 @@ def test_pid_file_of_a_dead_process_is_not_a_running_run(tmp_path):
     assert running_pid(tmp_path) is None
     (tmp_path / PID_FILE).write_text(f"{os.getpid()}\n")
     assert running_pid(tmp_path) is None  # this very process is never "another run"
+
+
+def test_disk_space_error_before_chunking_and_warning_for_the_whole_run(tmp_path, monkeypatch):
+    from factor_cli import diskspace
+
+    ms = tmp_path / "in.ms"
+    ms.mkdir()
+    (ms / "table.f0").write_bytes(b"x" * 1000)
+    monkeypatch.setattr(diskspace, "free_bytes", lambda path: 1050)
+    error, warning = diskspace.check_space(tmp_path / "work", [str(ms)], 4, chunks_exist=False)
+    assert error and "disk space" in error and warning is None
+    error, warning = diskspace.check_space(tmp_path / "work", [str(ms)], 4, chunks_exist=True)
+    assert error is None and "5.0e-06 GB" not in warning and "4 stages" in warning
+    monkeypatch.setattr(diskspace, "free_bytes", lambda path: 10_000)
+    assert diskspace.check_space(tmp_path / "work", [str(ms)], 4, chunks_exist=False) == (None, None)

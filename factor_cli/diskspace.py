@@ -1,0 +1,47 @@
+"""Disk space check before chunking.
+
+The chunks are a copy of the input visibilities, and every subtraction writes a new residual
+of the same size (no input of a job is modified in place), so a run needs about
+(1 + number of selfcal stages) times the input size.  Too little for the chunks alone is an
+error before anything is written; too little for the whole run is a warning.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+
+def tree_size(path: str | Path) -> int:
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.path.getsize(os.path.join(root, name))
+            except OSError:
+                pass
+    return total
+
+
+def free_bytes(path: Path) -> int:
+    """Free space on the file system that holds ``path`` (or its nearest existing parent)."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    return shutil.disk_usage(existing).free
+
+
+def check_space(dir_working: Path, input_ms: list[str], stages: int, chunks_exist: bool) -> tuple[str | None, str | None]:
+    """(error, warning) messages, or None for each when there is room."""
+    size = sum(tree_size(m) for m in input_ms)
+    free = free_bytes(dir_working)
+    gb = 1e9
+    if not chunks_exist and free < 1.1 * size:
+        return (f"{dir_working}: not enough disk space for the chunks: {free / gb:.1f} GB free, about "
+                f"{1.1 * size / gb:.1f} GB needed (the size of the input MSs)"), None
+    need = (1 + stages) * size
+    if free < need:
+        return None, (f"{dir_working}: {free / gb:.1f} GB free, a full run may need about {need / gb:.1f} GB "
+                      f"(chunks plus one residual per selfcal stage, {stages} stages)")
+    return None, None
