@@ -74,6 +74,15 @@ def inspect_ms(path: str) -> InputMS:
         t = pt.table(path, ack=False)
     except RuntimeError as err:
         raise InputError(f"{path}: not a readable Measurement Set ({str(err).splitlines()[0]})") from None
+    try:
+        return _inspect(path, t)
+    except RuntimeError as err:
+        raise InputError(f"{path}: cannot read the Measurement Set ({str(err).splitlines()[0]})") from None
+
+
+def _inspect(path: str, t) -> InputMS:
+    from casacore import tables as pt
+
     with t:
         cols = t.colnames()
         for col in ("DATA", "FLAG", "TIME", "UVW"):
@@ -160,7 +169,8 @@ def check_bands(mss: list[InputMS], min_fraction: float, exit_on_bad_band: bool)
             continue
         usable.append(ms)
     if not usable:
-        raise InputError("no Measurement Set passes min_fraction_per_band")
+        listed = ", ".join(f"{ms.path}: {100 * ms.unflagged_fraction:.1f}% unflagged" for ms in mss)
+        raise InputError(f"no Measurement Set passes min_fraction_per_band = {min_fraction} ({listed})")
     by_freq: dict[int, list[InputMS]] = {}
     for ms in usable:
         by_freq.setdefault(int(ms.ref_freq_hz), []).append(ms)

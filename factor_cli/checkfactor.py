@@ -19,6 +19,7 @@ import yaml
 from . import __version__
 from .parset import ParsetError, ParsetWarning, read_parset
 from .runlock import running_pid
+from .statusplots import direction_state, facet_map, html_page
 from .workflow_state import Output, WorkflowStateError, incomplete_outputs, summary
 
 COLUMNS = ("facetselfcal", "facetsub", "facetimage", "fieldmosaic")
@@ -30,6 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("parset", help="Factor parset of the run")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--watch", metavar="SECONDS", type=float, default=None, help="refresh every SECONDS seconds")
+    parser.add_argument("--plot", metavar="FILE.png", default=None,
+                        help="draw the field with the facets coloured by state and the calibrators marked")
+    parser.add_argument("--html", metavar="DIR", default=None,
+                        help="write a status page (map, selfcal images, solution plots) to DIR/index.html")
     return parser
 
 
@@ -54,31 +59,34 @@ def cell_state(outputs: list[Output], dir_working: Path, incomplete: set[str], a
     return "pending", ", ".join(reasons)
 
 
-def status_table(dir_working: Path) -> list[str]:
+def collect(dir_working: Path) -> tuple[dict, dict[str, dict[str, tuple[str, str]]], list[str]]:
+    """(config, state of every direction × operation, header/footer lines)."""
     config_path = dir_working / "config.yaml"
     config = yaml.safe_load(config_path.read_text())
     outputs = summary(dir_working, config_path)
     incomplete = incomplete_outputs(dir_working)
-    alive = running_pid(dir_working) is not None
+    pid = running_pid(dir_working)
     directions = [d["name"] for d in config["directions"] if d.get("processed", True)] + ["field"]
     cells: dict[tuple[str, str], list[Output]] = {}
     for o in outputs:
         cells.setdefault((o.direction, o.operation), []).append(o)
-    width = max(len(d) for d in directions) + 2
-    lines = [f"run in {dir_working}: " + (f"runfactor running (pid {running_pid(dir_working)})" if alive else "no runfactor running"),
-             "direction".ljust(width) + "".join(c.ljust(16) for c in COLUMNS)]
-    details = []
-    for d in directions:
-        row = d.ljust(width)
-        for op in COLUMNS:
-            state, detail = cell_state(cells.get((d, op), []), dir_working, incomplete, alive)
-            row += state.ljust(16)
-            if state in ("failed", "selfcal failed") and detail:
-                details.append(f"{d} {op}: {state}: {detail}")
-        lines.append(row)
+    states = {d: {op: cell_state(cells.get((d, op), []), dir_working, incomplete, pid is not None) for op in COLUMNS}
+              for d in directions}
     done = sum(1 for o in outputs if not o.pending)
-    lines.append(f"{done} of {len(outputs)} products up to date")
-    return lines + details
+    notes = [f"run in {dir_working}: " + (f"runfactor running (pid {pid})" if pid else "no runfactor running"),
+             f"{done} of {len(outputs)} products up to date"]
+    return config, states, notes
+
+
+def status_table(states: dict[str, dict[str, tuple[str, str]]], notes: list[str]) -> list[str]:
+    width = max(len(d) for d in [*states, "direction"]) + 2
+    lines = [notes[0], "direction".ljust(width) + "".join(c.ljust(16) for c in COLUMNS)]
+    details = []
+    for d, row in states.items():
+        lines.append(d.ljust(width) + "".join(row[op][0].ljust(16) for op in COLUMNS))
+        details += [f"{d} {op}: {state}: {detail}" for op, (state, detail) in row.items()
+                    if state in ("failed", "selfcal failed") and detail]
+    return lines + notes[1:] + details
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,13 +106,19 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     while True:
         try:
-            lines = status_table(dir_working)
+            config, states, notes = collect(dir_working)
         except WorkflowStateError as err:
             print(f"checkfactor: error: {err}", file=sys.stderr)
             return 1
+        lines = status_table(states, notes)
         if args.watch and sys.stdout.isatty():
             sys.stdout.write("\033[H\033[2J")
         print("\n".join(lines), flush=True)
+        summary_states = {d: direction_state({op: st for op, (st, _) in row.items()}) for d, row in states.items()}
+        if args.plot:
+            facet_map(config, summary_states, Path(args.plot))
+        if args.html:
+            print(f"status page: {html_page(Path(args.html), dir_working, config, lines, summary_states)}")
         if not args.watch:
             return 0
         time.sleep(args.watch)

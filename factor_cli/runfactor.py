@@ -239,7 +239,8 @@ def _run(args, settings: dict, plan: dict, extra: dict, dir_working: Path, to_de
         log.info("%d band(s), %d direction(s) (%d processed) in %d selfcal group(s)", len(plan["bands"]),
                  len(plan["directions"]), sum(d["processed"] for d in plan["directions"]), len(plan["groups"]))
         if settings["directions"]["check_edges"]:
-            log.warning("check_edges: moving facet edges around sources is not implemented yet; facets are plain Voronoi cells")
+            warn = log.warning if "check_edges" in settings["explicit"]["directions"] else log.debug
+            warn("check_edges: moving facet edges around sources is not implemented yet; facets are plain Voronoi cells")
         log.info("facets written to %s", dir_working / "regions" / "facets_ds9.reg")
 
         targets = stop_after_targets(plan, args.stop_after) if args.stop_after is not None else None

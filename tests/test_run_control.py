@@ -112,8 +112,22 @@ def test_checkfactor_shows_every_direction_done(rc):
     assert out.returncode == 0, out.stderr
     rows = {line.split()[0]: line.split()[1:] for line in out.stdout.splitlines()[2:-1]}
     for name in rc["names"][:2]:
-        assert rows[name] == ["done"] * 4, out.stdout
+        assert rows[name] == ["done", "done", "done", "-"], out.stdout
     assert rows["field"][-1] == "done"
+
+
+def test_checkfactor_map_and_status_page(rc, tmp_path):
+    from matplotlib.image import imread
+
+    out = subprocess.run([cli("checkfactor"), str(rc["parset"]), "--plot", str(tmp_path / "map.png"),
+                          "--html", str(tmp_path / "page")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    picture = imread(tmp_path / "map.png")
+    assert picture.shape[0] > 200 and picture[..., :3].std() > 0.05  # not blank
+    page = (tmp_path / "page" / "index.html").read_text()
+    first = rc["names"][0]
+    assert f"{first}_solutions.png" in page and f"{first}_selfcal_image_c3.png" in page
+    assert all((tmp_path / "page" / src).is_file() for src in ("facets.png", f"{first}_solutions.png"))
 
 
 def test_rerun_recomputes_nothing(rc):
