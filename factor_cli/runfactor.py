@@ -167,7 +167,14 @@ def _dry_run_report(dir_working: Path, config_path: Path, reset: list[Output]) -
         lines.append("nothing to do: every product is up to date")
     else:
         lines.append("would run:")
-        for (op, direction), why in pending.items():
+        ops = ["chunk", "skymodels", "facetselfcal", "facetsub", "facetimage", "fieldmosaic"]
+        names = [d["name"] for d in yaml.safe_load(config_path.read_text())["directions"]]
+
+        def order(key: tuple[str, str]) -> tuple[int, int, str]:
+            op, direction = key
+            return (ops.index(op) if op in ops else len(ops), names.index(direction) if direction in names else -1, direction)
+
+        for (op, direction), why in sorted(pending.items(), key=lambda item: order(item[0])):
             lines.append(f"  {op:13s} {direction:16s} ({', '.join(sorted(set(why)))})")
     if work is not dir_working:
         shutil.rmtree(work, ignore_errors=True)

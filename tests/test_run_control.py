@@ -228,5 +228,22 @@ def test_interactive_pause(rc, tmp_path):
     assert list((tmp_path / "w/chunks").rglob("*.ms"))
 
 
+def test_engine_failure_names_job_direction_and_log(rc):
+    """Break the final residual (our own product) and reset the facet images: DP3/WSClean fail,
+    and runfactor says which job, which direction, where the log is, and shows its tail."""
+    work = rc["work"]
+    config = yaml.safe_load((work / "config.yaml").read_text())
+    residual = work / config["steps"]["products"]["residual_ms"][0]
+    for table in residual.glob("table.f*"):
+        table.write_bytes(b"broken")
+    first = rc["names"][0]
+    out = runfactor(rc["parset"], "-r", first, "-o", "facetimage")
+    assert out.returncode == 1
+    log = work / "logs" / "facetimage" / f"{first}.log"
+    assert f"job facetimage {first} failed; log: {log}" in out.stderr, out.stderr[-3000:]
+    tail = log.read_text().strip().splitlines()[-1]
+    assert tail.strip() in out.stderr
+
+
 def test_input_ms_untouched_after_runs_resets_and_resumes(rc, tiny_obs):
     assert digest(tiny_obs / "sim.ms") == rc["ms_digest"]
