@@ -245,5 +245,21 @@ def test_engine_failure_names_job_direction_and_log(rc):
     assert tail.strip() in out.stderr
 
 
+def test_full_restart_recipe_redoes_everything_but_chunking(rc):
+    """The seed's recipe: delete results/ and state/, run again (here up to the first group)."""
+    import shutil
+
+    work = rc["work"]
+    chunks = mtimes(work, "chunks/**/*")
+    shutil.rmtree(work / "results")
+    shutil.rmtree(work / "state")
+    out = runfactor(rc["parset"], "-s", "1")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert mtimes(work, "chunks/**/*") == chunks
+    first = rc["names"][0]
+    assert (work / f"results/facetselfcal/{first}/selfcal.json").is_file()
+    assert (work / "state" / "layout.json").is_file()
+
+
 def test_input_ms_untouched_after_runs_resets_and_resumes(rc, tiny_obs):
     assert digest(tiny_obs / "sim.ms") == rc["ms_digest"]
