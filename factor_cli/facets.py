@@ -129,6 +129,11 @@ def plane_coordinates(centre_deg: tuple[float, float], ra, dec) -> tuple[np.ndar
     return _plane(tangent_wcs(centre_deg), ra, dec)
 
 
+def sky_coordinates(centre_deg: tuple[float, float], x, y) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of ``plane_coordinates``: RA, Dec (degrees) of gnomonic (x, y)."""
+    return _sky(tangent_wcs(centre_deg), x, y)
+
+
 def polygon_mask(vertices_radec: list[tuple[float, float]], image_wcs: WCS, shape: tuple[int, int]) -> np.ndarray:
     """Boolean (ny, nx) mask of the image pixels inside a facet polygon given in RA/Dec."""
     ra, dec = np.array(vertices_radec).T
