@@ -207,3 +207,35 @@ def select_optimal(sources: list[Source], centre: tuple[float, float], cuts: Cut
             raise SelectionError(f"calibrator selection: the integer program ended as {pulp.LpStatus[status]}")
     chosen = [s for s, v in zip(candidates, pick) if (v.value() or 0) > 0.5]
     return _absorb_large(chosen, large, cuts, freq_hz)
+
+
+def sources_by_patch(components: list[Component], freq_hz: float) -> list[Source]:
+    """A user's faceting sky model, already grouped by source: one source per patch."""
+    patches: dict[str, list[Component]] = {}
+    for c in components:
+        patches.setdefault(c.patch or c.name, []).append(c)
+    sources = [_source(name, comps, freq_hz) for name, comps in patches.items()]
+    return sorted(sources, key=lambda s: (-s.flux_jy, s.name))
+
+
+def select_directions(d: dict, components: list[Component], grouped: bool, centre: tuple[float, float],
+                      fwhm_deg: float, faceting_radius_deg: float, ns_stretch: float, freq_hz: float) -> list:
+    """The directions for a run without a directions file, from the ``[directions]`` settings:
+    Factor's selection or the integer program; brightest first, as Factor wrote them."""
+    from .directions import Direction
+
+    sources = sources_by_patch(components, freq_hz) if grouped else group_sources(components, freq_hz)
+    if not sources:
+        raise SelectionError("the faceting sky model has no sources")
+    cuts = Cuts(max_radius_deg=d["max_radius_deg"] or fwhm_deg, size_max_arcmin=d["size_max_arcmin"],
+                flux_min_for_merging_jy=d["flux_min_for_merging_jy"], separation_max_arcmin=d["separation_max_arcmin"],
+                flux_min_jy=d["flux_min_jy"], ndir_max=d["ndir_max"])
+    if d["selection_method"] == "optimal":
+        n = d["ndir_max"] or max(1, len(merged_candidates(sources, centre, cuts, freq_hz)[0]))
+        coverage = d["coverage_radius_deg"] or 1.2 * faceting_radius_deg / math.sqrt(n)
+        chosen = select_optimal(sources, centre, cuts, freq_hz, faceting_radius_deg, ns_stretch, coverage,
+                                d["min_separation_arcmin"])
+    else:
+        chosen = select_factor(sources, centre, cuts, freq_hz)
+    return [Direction(name=s.name, ra_deg=s.ra_deg, dec_deg=s.dec_deg, cal_size_deg=max(s.size_arcmin, 3.0) / 60.0,
+                      cal_flux_mjy=round(1000.0 * s.flux_jy, 1)) for s in chosen]

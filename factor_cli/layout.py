@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 LAYOUT_FILE = Path("state") / "layout.json"
 
 
@@ -30,9 +32,15 @@ def layout_of(config: dict) -> dict[str, dict]:
     }
 
 
+def _same(a: dict | None, b: dict | None, tol_deg: float = 1e-4) -> bool:
+    if a is None or b is None or a["is_patch"] != b["is_patch"] or len(a["vertices"]) != len(b["vertices"]):
+        return False
+    return bool(np.max(np.abs(np.array(a["vertices"]) - np.array(b["vertices"]))) < tol_deg)
+
+
 def changed_directions(old: dict[str, dict], new: dict[str, dict]) -> list[str]:
-    """Directions whose facet differs, disappeared, or appeared."""
-    return sorted(n for n in set(old) | set(new) if old.get(n) != new.get(n))
+    """Directions whose facet differs (by more than 0.36"), disappeared, or appeared."""
+    return sorted(n for n in set(old) | set(new) if not _same(old.get(n), new.get(n)))
 
 
 def has_results(dir_working: Path) -> bool:

@@ -129,6 +129,11 @@ SECTIONS: dict[str, dict[str, Key]] = {
         "separation_max_arcmin": Key("float", check=_positive),
         "flux_min_jy": Key("float", check=_at_least(0)),
         "minimize_nonuniformity": Key("bool", False),
+        # Beyond Factor (calibrators.py): the integer program, its coverage radius and minimum
+        # separation (defaults: 1.2 x faceting radius / sqrt(ndir_max), separation_max_arcmin).
+        "selection_method": Key("choice", "factor", choices=("factor", "optimal")),
+        "coverage_radius_deg": Key("float", check=_positive),
+        "min_separation_arcmin": Key("float", check=_positive),
         "ndir_max": Key("int", check=_at_least(1)),
         "max_num": Key("int", alias_of="ndir_max"),
         "ndir_process": Key("int", check=_at_least(1)),
@@ -324,8 +329,11 @@ def _cross_checks(where: str, s: dict[str, Any]) -> None:
         missing = [k for k in ("size_max_arcmin", "separation_max_arcmin", "flux_min_jy") if d[k] is None]
         if missing:
             raise ParsetError(f"{where}: [directions] {missing[0]}: required when no directions_file is given")
-        raise ParsetError(f"{where}: [directions] directions_file: automatic calibrator selection " + NOT_YET)
-    if not Path(d["directions_file"]).is_file():
+        if d["minimize_nonuniformity"]:
+            if d["ndir_max"] is None:
+                raise ParsetError(f"{where}: [directions] minimize_nonuniformity: needs ndir_max")
+            d["selection_method"] = "optimal"  # an even spread is what the integer program asks for
+    elif not Path(d["directions_file"]).is_file():
         raise ParsetError(f"{where}: [directions] directions_file: file '{d['directions_file']}' does not exist")
     if d["faceting_skymodel"] is not None and not Path(d["faceting_skymodel"]).is_file():
         raise ParsetError(f"{where}: [directions] faceting_skymodel: file '{d['faceting_skymodel']}' does not exist")

@@ -55,6 +55,15 @@ def _check_direction_columns(where: str, d: Direction) -> None:
             raise PlanError(f"{where}: direction {d.name}: {what} is not implemented in this version")
 
 
+def field_geometry(bands: list[BandInfo], faceting_radius_deg: float | None) -> tuple[tuple[float, float], float, float, float]:
+    """(phase centre, mean elevation, FWHM of the highest band, faceting radius), in degrees."""
+    centre = bands[0].ms.phase_centre_deg
+    ref = bands[-1]  # highest frequency
+    elevation = float(np.mean([b.ms.mean_elevation_deg for b in bands]))
+    fwhm = fwhm_deg(ref.freq_hz, ref.ms.dish_diameter_m, elevation)
+    return centre, elevation, fwhm, faceting_radius_deg or 1.25 * fwhm / 2.0
+
+
 def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo], ncpu: int) -> dict:
     g, cal, img, dirs = settings["global"], settings["calibration"], settings["imaging"], settings["directions"]
     where = dirs["directions_file"]
@@ -63,11 +72,8 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
     if img["wsclean_use_idg"] and "wsclean_use_idg" in settings["explicit"]["imaging"] and not wsclean_has_idg():
         raise ParsetError(f"{settings['parset_file']}: [imaging] wsclean_use_idg: this WSClean was built without IDG; set it to False")
 
-    centre = bands[0].ms.phase_centre_deg
+    centre, elevation, fwhm, radius = field_geometry(bands, dirs["faceting_radius_deg"])
     ref = bands[-1]  # highest frequency
-    elevation = float(np.mean([b.ms.mean_elevation_deg for b in bands]))
-    fwhm = fwhm_deg(ref.freq_hz, ref.ms.dish_diameter_m, elevation)
-    radius = dirs["faceting_radius_deg"] or 1.25 * fwhm / 2.0
 
     # Facets always come from every direction of the file; ndir_process only limits which are
     # processed.  So raising ndir_process later ("5 then 10") keeps the facets of the first

@@ -22,13 +22,16 @@ import yaml
 
 from . import __version__
 from .bands import BandInfo, InputError, check_bands, find_input_ms, inspect_ms
-from .directions import DirectionsFileError, read_directions_file
+from .calibrators import SelectionError, select_directions
+from .directions import DirectionsFileError, read_directions_file, write_directions_file
 from .diskspace import check_space
 from .engines import LEDGER_ENV, engine_environment
 from .facets import Facet, write_ds9_regions
 from .layout import LayoutChangedError, check_layout, save_layout
 from .parset import ParsetError, ParsetWarning, read_parset
-from .plan import PlanError, build_plan, stop_after_targets
+from .facets import ns_stretch
+from .plan import PlanError, build_plan, field_geometry, stop_after_targets
+from .skymodel import read_skymodel
 from .progress import Progress
 from .reset import (
     OPERATIONS,
@@ -48,6 +51,7 @@ from .workflow_state import (
 )
 
 log = logging.getLogger("factor")
+SELECTED_DIRECTIONS = "factor_directions.txt"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,7 +105,6 @@ def prepare(parset: str) -> tuple[dict, dict, dict]:
         settings = read_parset(parset)
     for w in caught:
         print(f"runfactor: warning: {w.message}", file=sys.stderr)
-    directions = read_directions_file(settings["directions"]["directions_file"])
     paths = find_input_ms(settings["global"]["dir_ms"])
     if not paths:
         raise InputError(f"{settings['global']['dir_ms']}: no Measurement Sets (*.ms, *.MS, ...) found")
@@ -115,8 +118,37 @@ def prepare(parset: str) -> tuple[dict, dict, dict]:
     usable = check_bands(mss, settings["global"]["min_fraction_per_band"], settings["global"]["exit_on_bad_band"])
     bands = [BandInfo(name=f"Band_{ms.ref_freq_hz / 1e6:.2f}MHz", ms=ms) for ms in usable]
     ncpu = settings["cluster"]["ncpu"] or os.cpu_count() or 1
+    directions, selected = _directions(settings, bands)
     plan = build_plan(settings, directions, bands, ncpu)
-    return settings, plan, {"ncpu": ncpu}
+    return settings, plan, {"ncpu": ncpu, "selected": selected}
+
+
+def directions_path(settings: dict) -> str:
+    return settings["directions"]["directions_file"] or str(Path(settings["global"]["dir_working"]) / SELECTED_DIRECTIONS)
+
+
+def _directions(settings: dict, bands: list[BandInfo]) -> tuple[list, list | None]:
+    """(directions, newly selected directions to write or None).  Without a directions file:
+    Factor's ``factor_directions.txt`` in dir_working if a previous run made it (so a resumed
+    run keeps its calibrators), else an automatic selection from the faceting sky model."""
+    d = settings["directions"]
+    if d["directions_file"]:
+        return read_directions_file(d["directions_file"]), None
+    made = Path(settings["global"]["dir_working"]) / SELECTED_DIRECTIONS
+    if made.is_file():
+        return read_directions_file(made), None
+    centre, elevation, fwhm, radius = field_geometry(bands, d["faceting_radius_deg"])
+    model = d["faceting_skymodel"] or bands[-1].ms.di_skymodel
+    try:
+        chosen = select_directions(d, read_skymodel(model), d["faceting_skymodel"] is not None, centre, fwhm, radius,
+                                   ns_stretch(elevation), bands[-1].freq_hz)
+    except SelectionError as err:
+        raise PlanError(f"{model}: calibrator selection: {err}") from None
+    # Plan with the positions as the file will give them on resume (sexagesimal rounding).
+    with tempfile.TemporaryDirectory() as tmp:
+        write_directions_file(Path(tmp) / SELECTED_DIRECTIONS, chosen)
+        chosen = read_directions_file(Path(tmp) / SELECTED_DIRECTIONS)
+    return chosen, chosen
 
 
 def _pause_for_inspection(dir_working: Path, directions_file: str) -> bool:
@@ -134,9 +166,12 @@ def _pause_for_inspection(dir_working: Path, directions_file: str) -> bool:
             return False
 
 
-def _write_run_files(dir_working: Path, plan: dict) -> Path:
+def _write_run_files(dir_working: Path, plan: dict, selected: list | None = None) -> Path:
     for sub in ("logs", "results", "regions", "chunks", "state"):
         (dir_working / sub).mkdir(parents=True, exist_ok=True)
+    if selected:
+        write_directions_file(dir_working / SELECTED_DIRECTIONS, selected)
+        log.info("selected %d calibrators: %s", len(selected), dir_working / SELECTED_DIRECTIONS)
     config_path = dir_working / "config.yaml"
     config_path.write_text(yaml.safe_dump(plan, sort_keys=False))
     facets = {
@@ -205,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise RunLockError(f"{dir_working}: another runfactor (pid {running_pid(dir_working)}) is running in "
                                    "this working directory; wait for it to finish or stop it first")
             to_delete = plan_reset(dir_working, draft, targets) if targets and dir_working.is_dir() else []
-            check_layout(dir_working, plan, settings["directions"]["directions_file"])
+            check_layout(dir_working, plan, directions_path(settings))
             chunks_exist = all((dir_working / c["out_ms"]).exists() for c in plan["steps"]["chunk"].values())
             space_error, space_warning = check_space(dir_working, [c["ms"] for c in plan["steps"]["chunk"].values()],
                                                      len(plan["order"]), chunks_exist)
@@ -226,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args, settings: dict, plan: dict, extra: dict, dir_working: Path, to_delete: list[Output]) -> int:
     dir_working.mkdir(parents=True, exist_ok=True)
     with run_lock(dir_working):
-        config_path = _write_run_files(dir_working, plan)
+        config_path = _write_run_files(dir_working, plan, extra.get("selected"))
         _setup_logging(dir_working, args.quiet, args.verbose)
         log.info("runfactor %s: parset %s", __version__, settings["parset_file"])
         if to_delete:
@@ -234,12 +269,12 @@ def _run(args, settings: dict, plan: dict, extra: dict, dir_working: Path, to_de
             log.info("reset: deleted %d product(s) of %s and everything computed from them",
                      len(to_delete), args.reset)
         if settings["global"]["interactive"]:
-            if not _pause_for_inspection(dir_working, settings["directions"]["directions_file"]):
+            if not _pause_for_inspection(dir_working, directions_path(settings)):
                 log.info("stopped at the interactive pause")
                 return 0
             try:  # the directions file may have been edited during the pause
                 settings, plan, extra = prepare(args.parset)
-                check_layout(dir_working, plan, settings["directions"]["directions_file"])
+                check_layout(dir_working, plan, directions_path(settings))
             except (ParsetError, DirectionsFileError, InputError, PlanError, LayoutChangedError) as err:
                 return fail(str(err))
             config_path = _write_run_files(dir_working, plan)

@@ -106,3 +106,47 @@ def test_selections_respect_every_cut_and_are_deterministic(field, ndir_max):
     for i, a in enumerate(best):
         for b in best[i + 1:]:
             assert separation_deg((a.ra_deg, a.dec_deg), (b.ra_deg, b.dec_deg)) >= 20.0 / 60.0 - 1e-6
+
+
+AUTO_PARSET = ("[global]\ndir_working = work\ndir_ms = {ms}\n[imaging]\nwsclean_use_idg = False\n"
+               "[directions]\nsize_max_arcmin = 3.0\nseparation_max_arcmin = 10.0\nflux_min_jy = {flux}\n{extra}")
+
+
+@pytest.mark.parametrize("extra", ["", "selection_method = optimal\nndir_max = 6\n"])
+def test_runfactor_without_directions_file_selects_the_simulated_calibrators(tiny_obs, tiny_truth, tmp_path, extra):
+    """Selection + chunking only (-s 0): recall of the true calibrators brighter (apparent) than
+    flux_min_jy, the file Factor writes, and a rerun that reuses it (same facets, no change)."""
+    import subprocess
+
+    from conftest import cli
+    from factor_cli.directions import read_directions_file
+
+    flux_min = 1.0
+    parset = tmp_path / "factor.parset"
+    parset.write_text(AUTO_PARSET.format(ms=tiny_obs, flux=flux_min, extra=extra))
+    out = subprocess.run([cli("runfactor"), str(parset), "-q", "-s", "0"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    chosen = read_directions_file(tmp_path / "work" / "factor_directions.txt")
+    truth = [c for c in tiny_truth["calibrators"] if c["apparent_flux_jy"][0] > flux_min]
+    found = [c for c in truth if any(separation_deg((c["ra_deg"], c["dec_deg"]), (d.ra_deg, d.dec_deg)) < 1 / 60 for d in chosen)]
+    assert len(found) >= 0.9 * len(truth) and truth
+    assert [d.cal_flux_mjy for d in chosen] == sorted((d.cal_flux_mjy for d in chosen), reverse=True)
+    again = subprocess.run([cli("runfactor"), str(parset), "-d"], capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "facetselfcal" in again.stdout and "chunk " not in again.stdout
+
+
+def test_selection_keys_are_required_without_directions_file(tmp_path):
+    from factor_cli.parset import ParsetError, read_parset
+
+    (tmp_path / "ms").mkdir()
+    parset = tmp_path / "p.parset"
+    parset.write_text("[global]\ndir_working = w\ndir_ms = ms\n[directions]\nsize_max_arcmin = 3\nflux_min_jy = 1\n")
+    with pytest.raises(ParsetError, match=r"\[directions\] separation_max_arcmin: required"):
+        read_parset(parset)
+    parset.write_text("[global]\ndir_working = w\ndir_ms = ms\n[directions]\nsize_max_arcmin = 3\nflux_min_jy = 1\n"
+                      "separation_max_arcmin = 5\nminimize_nonuniformity = True\n")
+    with pytest.raises(ParsetError, match="minimize_nonuniformity: needs ndir_max"):
+        read_parset(parset)
+    parset.write_text(parset.read_text() + "ndir_max = 4\n")
+    assert read_parset(parset)["directions"]["selection_method"] == "optimal"
