@@ -20,6 +20,8 @@ from astropy.wcs import WCS
 from shapely.geometry import MultiPoint, Point, Polygon, box
 from shapely.ops import unary_union
 
+from .edges import Avoid, adjust_edges
+
 
 @dataclass
 class Facet:
@@ -64,8 +66,13 @@ def make_facets(
     radius_deg: float,
     ns_stretch: float,
     patch_size_deg: float = 0.2,
+    avoid: list[tuple[str, float, float, float]] | None = None,
+    notes: list[str] | None = None,
 ) -> dict[str, Facet]:
-    """Voronoi facets clipped to the field-of-view ellipse; outside directions become patches."""
+    """Voronoi facets clipped to the field-of-view ellipse; outside directions become patches.
+
+    ``avoid``: sources (name, RA, Dec, avoidance radius in degrees) whose facet edges are moved
+    around them (edges.py); what could not be moved is appended to ``notes``."""
     wcs = tangent_wcs(centre_deg)
     x, y = _plane(wcs, ra_deg, dec_deg)
     fov = field_of_view(radius_deg, ns_stretch)
@@ -80,9 +87,16 @@ def make_facets(
             regions = shapely.voronoi_polygons(MultiPoint(points), extend_to=extent)
             cells = list(regions.geoms)
         inside_names = [n for n, ok in zip(names, inside) if ok]
-        for name, (px, py) in zip(inside_names, points):
-            cell = next(c for c in cells if c.contains(Point(px, py)))
-            facets[name] = _facet(name, cell.intersection(fov), wcs, is_patch=False)
+        polygons = {name: next(c for c in cells if c.contains(Point(px, py))).intersection(fov)
+                    for name, (px, py) in zip(inside_names, points)}
+        if avoid:
+            sx, sy = _plane(wcs, [a[1] for a in avoid], [a[2] for a in avoid])
+            sources = [Avoid(a[0], float(x0), float(y0), a[3]) for a, x0, y0 in zip(avoid, sx, sy)]
+            polygons, moved_notes = adjust_edges(polygons, fov, sources, dict(zip(inside_names, points)))
+            if notes is not None:
+                notes.extend(moved_notes)
+        for name in inside_names:
+            facets[name] = _facet(name, polygons[name], wcs, is_patch=False)
     taken = unary_union([f.polygon for f in facets.values()]) if facets else Polygon()
     for name, px, py, ok in zip(names, x, y, inside):
         if ok:
@@ -168,6 +182,17 @@ def write_ds9_regions(path, facets: dict[str, Facet]) -> None:
         coords = ",".join(f"{ra:.6f},{dec:.6f}" for ra, dec in facet.vertices_radec)
         lines.append(f"polygon({coords}) # text={{{facet.name}}}")
         lines.append(f"point({facet.ra_deg:.6f},{facet.dec_deg:.6f}) # point=cross text={{{facet.name}}}")
+    with open(path, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+
+
+def write_calimage_regions(path, boxes: list[tuple[str, float, float, float]]) -> None:
+    """ds9 regions of the selfcal images: per direction (name, RA, Dec, image width in degrees)
+    the whole image and its inner 60 % (the part selfcal cleans, as Factor's calimages file)."""
+    lines = ["# Region file format: DS9 version 4.1", "global color=yellow font=\"helvetica 10 normal\"", "fk5"]
+    for name, ra, dec, width in boxes:
+        lines.append(f"box({ra:.6f},{dec:.6f},{width * 3600:.1f}\",{width * 3600:.1f}\",0) # text={{{name}}}")
+        lines.append(f"box({ra:.6f},{dec:.6f},{0.6 * width * 3600:.1f}\",{0.6 * width * 3600:.1f}\",0) # dash=1")
     with open(path, "w") as fh:
         fh.write("\n".join(lines) + "\n")
 

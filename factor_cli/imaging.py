@@ -50,6 +50,11 @@ def optimum_size(n: float, minimum: int = 128) -> int:
         size += 2
 
 
+def cal_image_size(min_size: int, cal_size_deg: float, cell_arcsec: float) -> int:
+    """Selfcal image width in pixels: the calibrator region fills the inner 60 % (Factor)."""
+    return optimum_size(max(min_size, cal_size_deg * 3600.0 / cell_arcsec / 0.6))
+
+
 def image_wcs(centre_deg: tuple[float, float], size: int, scale_arcsec: float) -> WCS:
     w = WCS(naxis=2)
     w.wcs.ctype = ["RA---SIN", "DEC--SIN"]

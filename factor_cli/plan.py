@@ -80,8 +80,10 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
     # five, and their results stay valid.
     all_directions = list(directions)
     all_names = [d.name for d in directions]
+    edge_notes: list[str] = []
     facets = make_facets(all_names, [d.ra_deg for d in directions], [d.dec_deg for d in directions], centre,
-                         radius, ns_stretch(elevation))
+                         radius, ns_stretch(elevation), avoid=_edge_sources(dirs, ref) if dirs["check_edges"] else None,
+                         notes=edge_notes)
     if dirs["ndir_process"]:
         directions = directions[: dirs["ndir_process"]]
     names = [d.name for d in directions]
@@ -268,9 +270,28 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
         "order": order,
         "imaged": imaged,
         "make_mosaic": img["make_mosaic"],
+        "edge_notes": edge_notes,
         "wsclean_mem_percent": 100.0 * settings["cluster"]["wsclean_fmem"] / settings["cluster"]["ndir_per_node"],
         "steps": steps,
     }
+
+
+def _edge_sources(dirs: dict, ref: BandInfo) -> list[tuple[str, float, float, float]]:
+    """Sources whose facet edges check_edges moves: the faceting sky model grouped into sources
+    (as for calibrator selection), and the target circle if one is given."""
+    from astropy.coordinates import Angle
+
+    from .calibrators import group_sources, sources_by_patch
+    from .edges import avoidance_radius_deg
+
+    comps = read_skymodel(dirs["faceting_skymodel"] or ref.ms.di_skymodel)
+    sources = sources_by_patch(comps, ref.freq_hz) if dirs["faceting_skymodel"] else group_sources(comps, ref.freq_hz)
+    avoid = [(s.name, s.ra_deg, s.dec_deg, avoidance_radius_deg(s.size_arcmin, s.flux_jy)) for s in sources]
+    if dirs["target_ra"] and dirs["target_radius_arcmin"]:
+        ra = Angle(dirs["target_ra"], unit="hourangle" if ":" in dirs["target_ra"] or "h" in dirs["target_ra"] else "deg").deg
+        dec = Angle(dirs["target_dec"], unit="deg").deg
+        avoid.append(("target", float(ra), float(dec), dirs["target_radius_arcmin"] / 60.0))
+    return avoid
 
 
 def _steps(peak: float, delta_theta_deg: float, cell: float, ms) -> tuple[int, int]:

@@ -26,7 +26,8 @@ from .calibrators import SelectionError, select_directions
 from .directions import DirectionsFileError, read_directions_file, write_directions_file
 from .diskspace import check_space
 from .engines import LEDGER_ENV, engine_environment
-from .facets import Facet, write_ds9_regions
+from .facets import Facet, write_calimage_regions, write_ds9_regions
+from .imaging import cal_image_size
 from .layout import LayoutChangedError, check_layout, save_layout
 from .parset import ParsetError, ParsetWarning, read_parset
 from .facets import ns_stretch
@@ -180,6 +181,15 @@ def _write_run_files(dir_working: Path, plan: dict, selected: list | None = None
         for d in plan["directions"]
     }
     write_ds9_regions(dir_working / "regions" / "facets_ds9.reg", facets)
+    boxes = []
+    for stage, p in plan["steps"]["selfcal"].items():
+        d = p["direction"]
+        if "." in stage and stage.rpartition(".p")[2].isdigit():
+            continue
+        cell = p["cellsize_arcsec"]
+        size = cal_image_size(p["min_cal_imsize"], d["cal_size_deg"], cell)
+        boxes.append((d["name"], d["ra_deg"], d["dec_deg"], size * cell / 3600.0))
+    write_calimage_regions(dir_working / "regions" / "calimages_ds9.reg", boxes)
     save_layout(dir_working, plan)
     return config_path
 
@@ -280,9 +290,8 @@ def _run(args, settings: dict, plan: dict, extra: dict, dir_working: Path, to_de
             config_path = _write_run_files(dir_working, plan)
         log.info("%d band(s), %d direction(s) (%d processed) in %d selfcal group(s)", len(plan["bands"]),
                  len(plan["directions"]), sum(d["processed"] for d in plan["directions"]), len(plan["groups"]))
-        if settings["directions"]["check_edges"]:
-            warn = log.warning if "check_edges" in settings["explicit"]["directions"] else log.debug
-            warn("check_edges: moving facet edges around sources is not implemented yet; facets are plain Voronoi cells")
+        for note in plan["edge_notes"]:
+            log.warning("check_edges: %s; it is split between the facets", note)
         log.info("facets written to %s", dir_working / "regions" / "facets_ds9.reg")
 
         targets = stop_after_targets(plan, args.stop_after) if args.stop_after is not None else None

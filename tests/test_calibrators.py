@@ -131,6 +131,8 @@ def test_runfactor_without_directions_file_selects_the_simulated_calibrators(tin
     found = [c for c in truth if any(separation_deg((c["ra_deg"], c["dec_deg"]), (d.ra_deg, d.dec_deg)) < 1 / 60 for d in chosen)]
     assert len(found) >= 0.9 * len(truth) and truth
     assert [d.cal_flux_mjy for d in chosen] == sorted((d.cal_flux_mjy for d in chosen), reverse=True)
+    regions = (tmp_path / "work" / "regions" / "calimages_ds9.reg").read_text()
+    assert regions.count("box(") == 2 * len(chosen) and all(f"text={{{d.name}}}" in regions for d in chosen)
     again = subprocess.run([cli("runfactor"), str(parset), "-d"], capture_output=True, text=True)
     assert again.returncode == 0, again.stderr[-2000:]
     assert "facetselfcal" in again.stdout and "chunk " not in again.stdout

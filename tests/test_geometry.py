@@ -82,3 +82,45 @@ def test_discs_mask_marks_pixels_within_the_radius_only():
     inside = ((xx - 30) ** 2 + (yy - 60) ** 2 <= 2.5**2) | ((xx - 90) ** 2 + (yy - 10) ** 2 <= 9.5**2)
     assert (mask == inside).all()
     assert not discs_mask([], [], [], wcs, (100, 100)).any()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.floats(-1.5, 1.5), st.floats(-1.5, 1.5)), min_size=2, max_size=7, unique=True),
+       st.lists(st.tuples(st.floats(-2, 2), st.floats(-2, 2), st.floats(0.01, 3.0), st.floats(0, 4)), max_size=15))
+def test_edge_adjustment_keeps_a_partition_and_clears_sources_or_says_why(dirs, sources):
+    """check_edges: facets still partition the field, every calibrator stays in its own facet,
+    every source lies in exactly one facet, and no facet but one comes within the avoidance
+    radius of a source unless a note names that source; deterministic."""
+    from shapely.geometry import Point
+
+    from factor_cli.edges import avoidance_radius_deg
+    from factor_cli.facets import sky_coordinates
+
+    centre = (150.0, 40.0)
+    if any(math.hypot(a[0] - b[0], a[1] - b[1]) < 0.2 for i, a in enumerate(dirs) for b in dirs[i + 1:]):
+        return
+    dra, ddec = sky_coordinates(centre, [d[0] for d in dirs], [d[1] for d in dirs])
+    names = [f"d{i}" for i in range(len(dirs))]
+    sra, sdec = sky_coordinates(centre, [s[0] for s in sources], [s[1] for s in sources])
+    avoid = [(f"s{i}", float(r), float(d), avoidance_radius_deg(s[3], s[2])) for i, (r, d, s) in enumerate(zip(sra, sdec, sources))]
+    notes: list[str] = []
+    facets = make_facets(names, list(dra), list(ddec), centre, 2.5, 1.3, avoid=avoid, notes=notes)
+    polys = {n: f.polygon for n, f in facets.items() if not f.is_patch}
+    fov = field_of_view(2.5, 1.3)
+    assert sum(p.area for p in polys.values()) == pytest.approx(fov.area, rel=2e-3)
+    assert unary_union(list(polys.values())).area == pytest.approx(fov.area, rel=2e-3)
+    for n, (x, y) in zip(names, dirs):
+        if n in polys:
+            assert polys[n].contains(Point(x, y)), n
+    for (name, *_), (x, y, *_rest) in zip(avoid, sources):
+        p = Point(x, y)
+        if not fov.buffer(-1e-6).contains(p):
+            continue
+        owners = [n for n, poly in polys.items() if poly.buffer(1e-9).contains(p)]
+        assert len(owners) >= 1
+        if not any(f"source {name}:" in note for note in notes):
+            radius = next(a[3] for a in avoid if a[0] == name)
+            near = [n for n, poly in polys.items() if poly.intersects(p.buffer(radius * 0.99))]
+            assert len(near) == 1, (name, near)
+    again = make_facets(names, list(dra), list(ddec), centre, 2.5, 1.3, avoid=avoid, notes=[])
+    assert all(again[n].vertices_radec == facets[n].vertices_radec for n in names)

@@ -35,6 +35,7 @@ from ..engines import run_dp3
 from ..facets import discs_mask, plane_coordinates, polygon_mask
 from ..imaging import (
     ImagingSettings,
+    cal_image_size,
     clean_components,
     image_rms,
     image_wcs,
@@ -72,7 +73,7 @@ def run(p: dict, log: Path) -> None:
                      state["h5"], None, name, log, threads)
 
     cell = p["cellsize_arcsec"]
-    size = optimum_size(max(p["min_cal_imsize"], d["cal_size_deg"] * 3600.0 / cell / 0.6))
+    size = cal_image_size(p["min_cal_imsize"], d["cal_size_deg"], cell)
     img = ImagingSettings(size=size, scale_arcsec=cell, robust=p["robust"], min_uv_lambda=p["min_uv_lambda"],
                           channels_out=p["channels_out"], auto_mask=4.0, auto_threshold=1.5,
                           multiscale=p["multiscale"])
