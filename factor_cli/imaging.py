@@ -34,6 +34,7 @@ class ImagingSettings:
     taper_arcsec: float = 0.0
     multiscale: bool = False
     baseline_averaging_wavelengths: float = 0.0
+    mem_percent: float | None = None   # WSClean -mem: [cluster] wsclean_fmem / ndir_per_node
 
 
 def optimum_size(n: float, minimum: int = 128) -> int:
@@ -103,6 +104,7 @@ def wsclean(
         args += ["-multiscale"]
     if s.baseline_averaging_wavelengths > 0:
         args += ["-baseline-averaging", str(s.baseline_averaging_wavelengths)]
+    mem_percent = mem_percent if mem_percent is not None else s.mem_percent
     if mem_percent is not None:
         args += ["-mem", f"{mem_percent:.0f}"]
     if not update_model:

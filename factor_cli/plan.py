@@ -119,6 +119,7 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
     solver = {"maxiter": cal["maxiter"], "tolerance": cal["tolerance"], "stepsize": cal["stepsize"],
               "propagatesolutions": cal["propagatesolutions"], "uvlambdamin": cal["solve_min_uv_lambda"]}
 
+    mem_percent = 100.0 * settings["cluster"]["wsclean_fmem"] / settings["cluster"]["ndir_per_node"]
     steps: dict[str, dict] = {"chunk": {}, "skymodels": {}, "selfcal": {}, "subtract": {}, "facetimage": {}}
     dir_entries = []
     for d in all_directions:
@@ -191,7 +192,7 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
             "freqstep": freqstep, "facet_freqstep": ffreqstep, "facet_timestep": ftimestep,
             "cellsize_arcsec": cell, "min_cal_imsize": 512 if d.cal_imsize == 0 else d.cal_imsize,
             "robust": img["selfcal_robust"], "min_uv_lambda": img["selfcal_min_uv_lambda"],
-            "channels_out": channels_out_selfcal, "padding": img["wsclean_image_padding"],
+            "channels_out": channels_out_selfcal, "padding": img["wsclean_image_padding"], "mem_percent": mem_percent,
             "multiscale": bool(d.mscale_selfcal_do),
             "solver": solver,
             "solint_fast": d.solint_ph or fast_solint_slots(flux, nbands, timestep_s),
@@ -234,6 +235,7 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
             "robust": img["facet_robust"][0], "min_uv_lambda": img["facet_min_uv_lambda"][0],
             "taper_arcsec": img["facet_taper_arcsec"][0], "channels_out": channels_out_facet,
             "padding": img["wsclean_image_padding"], "keep_avg_facet_data": g["keep_avg_facet_data"],
+            "mem_percent": mem_percent,
         }
 
     times = np.linspace(band0.start_s, band0.end_s, 3).tolist()
@@ -271,7 +273,6 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
         "imaged": imaged,
         "make_mosaic": img["make_mosaic"],
         "edge_notes": edge_notes,
-        "wsclean_mem_percent": 100.0 * settings["cluster"]["wsclean_fmem"] / settings["cluster"]["ndir_per_node"],
         "steps": steps,
     }
 

@@ -44,7 +44,7 @@ def run(p: dict, log: Path) -> None:
     mask = polygon_mask([tuple(v) for v in facet["vertices"]], wcs, (size, size))
     write_mask(work / "mask.fits", mask, wcs)
     settings = ImagingSettings(size=size, scale_arcsec=cell, robust=p["robust"], min_uv_lambda=p["min_uv_lambda"],
-                               taper_arcsec=p["taper_arcsec"], channels_out=p["channels_out"], auto_mask=3.0,
+                               mem_percent=p.get("mem_percent"), taper_arcsec=p["taper_arcsec"], channels_out=p["channels_out"], auto_mask=3.0,
                                auto_threshold=1.0)
     products = wsclean(ms, str(work / "image"), settings, fits_mask=str(work / "mask.fits"),
                        log=log, threads=p["threads"], update_model=False)

@@ -75,7 +75,7 @@ def run(p: dict, log: Path) -> None:
     cell = p["cellsize_arcsec"]
     size = cal_image_size(p["min_cal_imsize"], d["cal_size_deg"], cell)
     img = ImagingSettings(size=size, scale_arcsec=cell, robust=p["robust"], min_uv_lambda=p["min_uv_lambda"],
-                          channels_out=p["channels_out"], auto_mask=4.0, auto_threshold=1.5,
+                          mem_percent=p.get("mem_percent"), channels_out=p["channels_out"], auto_mask=4.0, auto_threshold=1.5,
                           multiscale=p["multiscale"])
     solver = cal.SolverSettings(**p["solver"])
     cycles = []
