@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from .workflow_state import OPERATION_OF_RULE, stage_direction
+from .workflow_state import OPERATION_OF_RULE, direction_of, stage_direction
 
 _RULE = re.compile(r"^(?:local)?rule (\w+):")
 _ERROR = re.compile(r"^Error in rule (\w+):")
@@ -31,7 +31,8 @@ class Job:
     @property
     def label(self) -> str:
         wc = dict(kv.split("=", 1) for kv in self.fields.get("wildcards", "").split(", ") if "=" in kv)
-        what = wc.get("stage") or wc.get("direction") or wc.get("band") or ("field" if self.rule in ("fieldmosaic", "products") else "")
+        output = self.fields.get("output", "").split(",")[0].strip()
+        what = wc.get("stage") or wc.get("direction") or wc.get("band") or (direction_of(output) if output else "")
         stage = wc.get("stage", "")
         direction = stage_direction(stage) if stage else what
         extra = f" pass {stage.rpartition('.p')[2]}" if stage and direction != stage else ""
@@ -76,6 +77,10 @@ class Progress:
         jobid = job.fields.get("jobid")
         if self._in_error:
             self._in_error = False
+            started = self.jobs.get(jobid or "")
+            if started is not None:  # the error block has no wildcards; the start block had them
+                job = Job(job.rule, {**started.fields, **job.fields})
+            self.running.pop(jobid or "", None)
             self.failed.append(job)
             return
         if jobid is not None:

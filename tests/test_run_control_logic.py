@@ -99,8 +99,15 @@ localrule facetimage:
 Error in rule facetimage:
     message: None
     jobid: 7
+    output: results/facetimage/dir01/image.fits, results/facetimage/dir01/residual.fits
     log: logs/facetimage/dir01.log (check log file(s) for error details)
-    wildcards: direction=dir01
+    shell:
+        factor-step facetimage '{}' logs/facetimage/dir01.log 2
+        (command exited with non-zero exit code)
+Error in rule fieldmosaic:
+    jobid: 9
+    output: results/fieldmosaic/field/mosaic.fits
+    log: logs/fieldmosaic/field.log (check log file(s) for error details)
 
 """
 
@@ -119,7 +126,8 @@ def test_progress_reports_jobs_counts_and_failures(tmp_path):
     assert (progress.done, progress.total) == (3, 40)
     report = progress.failure_report()
     assert report[0] == f"job facetimage dir01 failed; log: {tmp_path / 'logs/facetimage/dir01.log'}"
-    assert report[-1].strip() == "DP3: something broke"
+    assert report[2].strip() == "DP3: something broke"
+    assert report[3].startswith("job fieldmosaic field failed; log: ")  # no start block: from the output
 
 
 def test_pid_file_of_a_dead_process_is_not_a_running_run(tmp_path):
