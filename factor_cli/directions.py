@@ -51,6 +51,13 @@ def format_position(ra_deg: float, dec_deg: float) -> str:
     return f"{ra},{dec}"
 
 
+def parse_position(ra_text: str, dec_text: str) -> tuple[float, float]:
+    """RA (sexagesimal hours if it has h/m/:, else degrees) and Dec (degrees) → degrees;
+    ValueError or UnitsError if they do not parse."""
+    ra = Angle(ra_text, unit=u.hourangle if any(c in ra_text for c in "hm:") else u.deg).deg
+    return float(ra), float(Angle(dec_text, unit=u.deg).deg)
+
+
 def _fmt(value) -> str:
     if value is None:
         return "empty"
@@ -107,8 +114,7 @@ def _parse_row(fields: list[str], where: str, base: Path) -> Direction:
         raise err("name", f"'{name}' is reserved or contains '/'")
     try:
         ra_text, dec_text = fields[1].split(",")
-        ra = Angle(ra_text, unit=u.hourangle if any(c in ra_text for c in "hm:") else u.deg).deg
-        dec = Angle(dec_text, unit=u.deg).deg
+        ra, dec = parse_position(ra_text, dec_text)
     except (ValueError, u.UnitsError):
         raise err("position", f"'{fields[1]}' is not RA,Dec (e.g. 14h41m01.884,+35d30m31.52)") from None
     if not -90.0 <= dec <= 90.0:

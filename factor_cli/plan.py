@@ -280,18 +280,16 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
 def _edge_sources(dirs: dict, ref: BandInfo) -> list[tuple[str, float, float, float]]:
     """Sources whose facet edges check_edges moves: the faceting sky model grouped into sources
     (as for calibrator selection), and the target circle if one is given."""
-    from astropy.coordinates import Angle
-
     from .calibrators import group_sources, sources_by_patch
+    from .directions import parse_position
     from .edges import avoidance_radius_deg
 
     comps = read_skymodel(dirs["faceting_skymodel"] or ref.ms.di_skymodel)
     sources = sources_by_patch(comps, ref.freq_hz) if dirs["faceting_skymodel"] else group_sources(comps, ref.freq_hz)
     avoid = [(s.name, s.ra_deg, s.dec_deg, avoidance_radius_deg(s.size_arcmin, s.flux_jy)) for s in sources]
     if dirs["target_ra"] and dirs["target_radius_arcmin"]:
-        ra = Angle(dirs["target_ra"], unit="hourangle" if ":" in dirs["target_ra"] or "h" in dirs["target_ra"] else "deg").deg
-        dec = Angle(dirs["target_dec"], unit="deg").deg
-        avoid.append(("target", float(ra), float(dec), dirs["target_radius_arcmin"] / 60.0))
+        ra, dec = parse_position(dirs["target_ra"], dirs["target_dec"])
+        avoid.append(("target", ra, dec, dirs["target_radius_arcmin"] / 60.0))
     return avoid
 
 

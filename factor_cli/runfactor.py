@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
@@ -23,14 +24,19 @@ import yaml
 from . import __version__
 from .bands import BandInfo, InputError, check_bands, find_input_ms, inspect_ms
 from .calibrators import SelectionError, select_directions
-from .directions import DirectionsFileError, read_directions_file, write_directions_file
+from .directions import (
+    DirectionsFileError,
+    format_position,
+    parse_position,
+    read_directions_file,
+    write_directions_file,
+)
 from .diskspace import check_space
 from .engines import LEDGER_ENV, engine_environment
-from .facets import Facet, write_calimage_regions, write_ds9_regions
+from .facets import Facet, ns_stretch, write_calimage_regions, write_ds9_regions
 from .imaging import cal_image_size
 from .layout import LayoutChangedError, check_layout, save_layout
 from .parset import ParsetError, ParsetWarning, read_parset
-from .facets import ns_stretch
 from .plan import PlanError, build_plan, field_geometry, stop_after_targets
 from .skymodel import read_skymodel
 from .progress import Progress
@@ -42,8 +48,9 @@ from .reset import (
     plan_reset,
     reset_targets,
 )
-from .runlock import RunLockError, run_lock, running_pid
+from .runlock import RunLockError, check_not_running, run_lock
 from .workflow_state import (
+    OPERATION_OF_RULE,
     Output,
     WorkflowStateError,
     is_locked,
@@ -146,9 +153,8 @@ def _directions(settings: dict, bands: list[BandInfo]) -> tuple[list, list | Non
     except SelectionError as err:
         raise PlanError(f"{model}: calibrator selection: {err}") from None
     # Plan with the positions as the file will give them on resume (sexagesimal rounding).
-    with tempfile.TemporaryDirectory() as tmp:
-        write_directions_file(Path(tmp) / SELECTED_DIRECTIONS, chosen)
-        chosen = read_directions_file(Path(tmp) / SELECTED_DIRECTIONS)
+    chosen = [replace(c, **dict(zip(("ra_deg", "dec_deg"), parse_position(*format_position(c.ra_deg, c.dec_deg).split(",")))))
+              for c in chosen]
     return chosen, chosen
 
 
@@ -182,9 +188,9 @@ def _write_run_files(dir_working: Path, plan: dict, selected: list | None = None
     }
     write_ds9_regions(dir_working / "regions" / "facets_ds9.reg", facets)
     boxes = []
-    for stage, p in plan["steps"]["selfcal"].items():
+    for p in plan["steps"]["selfcal"].values():
         d = p["direction"]
-        if "." in stage and stage.rpartition(".p")[2].isdigit():
+        if p["pass"] != 1:
             continue
         cell = p["cellsize_arcsec"]
         size = cal_image_size(p["min_cal_imsize"], d["cal_size_deg"], cell)
@@ -194,7 +200,7 @@ def _write_run_files(dir_working: Path, plan: dict, selected: list | None = None
     return config_path
 
 
-def _dry_run_report(dir_working: Path, config_path: Path, reset: list[Output]) -> list[str]:
+def _dry_run_report(dir_working: Path, plan: dict, config_path: Path, reset: list[Output]) -> list[str]:
     """Per operation and direction: what a run would do and why (nothing is written)."""
     lines = []
     if reset:
@@ -212,8 +218,8 @@ def _dry_run_report(dir_working: Path, config_path: Path, reset: list[Output]) -
         lines.append("nothing to do: every product is up to date")
     else:
         lines.append("would run:")
-        ops = ["chunk", "skymodels", "facetselfcal", "facetsub", "facetimage", "fieldmosaic"]
-        names = [d["name"] for d in yaml.safe_load(config_path.read_text())["directions"]]
+        ops = list(dict.fromkeys(OPERATION_OF_RULE.values()))  # in processing order
+        names = [d["name"] for d in plan["directions"]]
 
         def order(key: tuple[str, str]) -> tuple[int, int, str]:
             op, direction = key
@@ -246,9 +252,8 @@ def main(argv: list[str] | None = None) -> int:
         draft = Path(tmp) / "config.yaml"
         draft.write_text(yaml.safe_dump(plan, sort_keys=False))
         try:
-            if not args.dry_run and running_pid(dir_working) is not None:
-                raise RunLockError(f"{dir_working}: another runfactor (pid {running_pid(dir_working)}) is running in "
-                                   "this working directory; wait for it to finish or stop it first")
+            if not args.dry_run:
+                check_not_running(dir_working)
             to_delete = plan_reset(dir_working, draft, targets) if targets and dir_working.is_dir() else []
             check_layout(dir_working, plan, directions_path(settings))
             chunks_exist = all((dir_working / c["out_ms"]).exists() for c in plan["steps"]["chunk"].values())
@@ -261,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         except (InputError, LayoutChangedError, RunLockError, WorkflowStateError) as err:
             return fail(str(err))
         if args.dry_run:
-            for line in _dry_run_report(dir_working, draft, to_delete):
+            for line in _dry_run_report(dir_working, plan, draft, to_delete):
                 print(line)
             return 0
 

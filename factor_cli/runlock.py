@@ -42,12 +42,16 @@ def running_pid(dir_working: Path) -> int | None:
     return pid if pid != os.getpid() and _alive(pid) else None
 
 
-@contextmanager
-def run_lock(dir_working: Path):
+def check_not_running(dir_working: Path) -> None:
     pid = running_pid(dir_working)
     if pid is not None:
         raise RunLockError(f"{dir_working}: another runfactor (pid {pid}) is running in this working directory; "
                            "wait for it to finish or stop it first")
+
+
+@contextmanager
+def run_lock(dir_working: Path):
+    check_not_running(dir_working)
     path = dir_working / PID_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(f"{os.getpid()}\n")

@@ -78,7 +78,7 @@ def summary(dir_working: Path, config: Path, forcerun: list[str] | None = None) 
     with _no_trace(dir_working / ".snakemake" / "log"):
         proc = subprocess.run(cmd, capture_output=True, text=True, env=engine_environment(), check=False)
     if proc.returncode != 0:
-        raise WorkflowStateError(f"snakemake --summary failed: {proc.stderr.strip().splitlines()[-1:]}")
+        raise WorkflowStateError(f"snakemake --summary failed: {(proc.stderr.strip().splitlines() or ['no output'])[-1]}")
     rows = [line.split("\t") for line in proc.stdout.splitlines() if "\t" in line]
     if not rows or rows[0][0] != "output_file":
         raise WorkflowStateError("snakemake --summary printed no table")

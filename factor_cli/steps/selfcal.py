@@ -134,7 +134,8 @@ def run(p: dict, log: Path) -> None:
     shutil.copyfile(products["image"], out / "facet_image.fits")
     comps = clean_components(products["sources"], name)
     known = [c for m in (*p["history"][0]["models"], *state["models"]) if m for c in read_skymodel(m)]
-    comps += _known_source_model(facet_ms, comps, known, mask, wcs, img, fsize, work, name, log, threads)
+    _subtract_into(facet_ms, comps, "DATA", "RESIDUAL_HIGH", work / "facet_high.skymodel", log, threads)
+    comps += _known_source_model(facet_ms, known, mask, wcs, img, fsize, work, name, log, threads)
     comps += _medium_resolution_model(facet_ms, facet, img, fsize, work, name, log, threads)
     write_skymodel(out / "facet_model.skymodel", comps, {name: fcentre})
 
@@ -163,7 +164,7 @@ def _subtract_into(facet_ms: list[str], comps: list, column_in: str, column_out:
                     log=log, threads=threads)
 
 
-def _known_source_model(facet_ms: list[str], high: list, known: list, facet_mask: np.ndarray, wcs, img: ImagingSettings,
+def _known_source_model(facet_ms: list[str], known: list, facet_mask: np.ndarray, wcs, img: ImagingSettings,
                         fsize: int, work: Path, name: str, log: Path, threads: int) -> list:
     """Clean components at the positions of the sources already in the model (the DI facet
     model and the model currently subtracted), cleaned to 1 sigma without auto-masking.
@@ -172,8 +173,8 @@ def _known_source_model(facet_ms: list[str], high: list, known: list, facet_mask
     DI model fainter than that would otherwise drop out of the improved model and, after
     facetsub, be left unsubtracted in the residual (measured: the brightest facet's model
     shrank from the DI model's components to 2-3 in the second pass).  The data after the
-    auto-masked clean are cleaned again inside small discs around every known source."""
-    _subtract_into(facet_ms, high, "DATA", "RESIDUAL_HIGH", work / "facet_high.skymodel", log, threads)
+    auto-masked clean (RESIDUAL_HIGH) are cleaned again inside small discs around every known
+    source, and what is found is subtracted from RESIDUAL_HIGH too."""
     if not known:
         return []
     cell = img.scale_arcsec
