@@ -33,7 +33,9 @@ class ImagingSettings:
     channels_out: int = 1
     taper_arcsec: float = 0.0
     multiscale: bool = False
+    multiscale_scales: tuple[int, ...] | None = None   # pixels; None = WSClean's own choice
     baseline_averaging_wavelengths: float = 0.0
+    idg_mode: str | None = None        # cpu/gpu/hybrid: image with IDG; None: WSClean's w-stacking
     mem_percent: float | None = None   # WSClean -mem: [cluster] wsclean_fmem / ndir_per_node
 
 
@@ -54,6 +56,14 @@ def optimum_size(n: float, minimum: int = 128) -> int:
 def cal_image_size(min_size: int, cal_size_deg: float, cell_arcsec: float) -> int:
     """Selfcal image width in pixels: the calibrator region fills the inner 60 % (Factor)."""
     return optimum_size(max(min_size, cal_size_deg * 3600.0 / cell_arcsec / 0.6))
+
+
+def baseline_averaging_wavelengths(cell_arcsec: float, timestep_s: float) -> float:
+    """WSClean ``-baseline-averaging`` size in wavelengths (Factor, factor.md §5.1): the
+    longest baseline the cell resolves, 1/(3 cell), times the Earth's rotation over one
+    integration, over 4, so short baselines are averaged without smearing the image."""
+    cell_rad = np.deg2rad(cell_arcsec / 3600.0)
+    return float(int(1.0 / (3.0 * cell_rad) * 2.0 * np.pi * timestep_s / 86400.0 / 4.0))
 
 
 def image_wcs(centre_deg: tuple[float, float], size: int, scale_arcsec: float) -> WCS:
@@ -101,8 +111,14 @@ def wsclean(
     if s.taper_arcsec > 0:
         args += ["-taper-gaussian", f"{s.taper_arcsec}asec"]
     if s.multiscale:
-        args += ["-multiscale"]
-    if s.baseline_averaging_wavelengths > 0:
+        args += ["-multiscale", "-multiscale-shape", "gaussian"]
+        if s.multiscale_scales:
+            args += ["-multiscale-scales", ",".join(str(v) for v in s.multiscale_scales)]
+    if s.idg_mode:
+        args += ["-use-idg", "-idg-mode", s.idg_mode]
+    if s.baseline_averaging_wavelengths > 0 and not update_model:
+        # WSClean 3.1 cannot write MODEL_DATA with baseline-dependent averaging, so images
+        # whose model feeds a solve are made without it.
         args += ["-baseline-averaging", str(s.baseline_averaging_wavelengths)]
     mem_percent = mem_percent if mem_percent is not None else s.mem_percent
     if mem_percent is not None:

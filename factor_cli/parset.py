@@ -21,6 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from astropy import units as u
+
+from .directions import parse_position
+
 
 class ParsetError(ValueError):
     """One-line message: file, section, key, reason."""
@@ -100,7 +104,7 @@ SECTIONS: dict[str, dict[str, Key]] = {
     },
     "imaging": {
         "make_mosaic": Key("bool", True),
-        "image_target_only": Key("bool", False, unsupported="imaging only the target facet " + NOT_YET),
+        "image_target_only": Key("bool", False),
         "wsclean_image_padding": Key("float", 1.4, check=_at_least(1.0)),
         "max_peak_smearing": Key("float", 0.15, check=lambda v: None if 0 < v < 1 else "must be between 0 and 1"),
         "wsclean_nchannels_factor": Key("int", 4, check=_at_least(1)),
@@ -146,7 +150,7 @@ SECTIONS: dict[str, dict[str, Key]] = {
         "target_ra": Key("str"),
         "target_dec": Key("str"),
         "target_radius_arcmin": Key("float", check=_positive),
-        "target_has_own_facet": Key("bool", False, unsupported="a separate target facet " + NOT_YET),
+        "target_has_own_facet": Key("bool", False),
     },
     "cluster": {
         "lofarroot": Key("str", unsupported=NO_LOFAR_INSTALL),
@@ -337,9 +341,23 @@ def _cross_checks(where: str, s: dict[str, Any]) -> None:
         raise ParsetError(f"{where}: [directions] directions_file: file '{d['directions_file']}' does not exist")
     if d["faceting_skymodel"] is not None and not Path(d["faceting_skymodel"]).is_file():
         raise ParsetError(f"{where}: [directions] faceting_skymodel: file '{d['faceting_skymodel']}' does not exist")
+    _check_target(where, d, img)
+    _parse_groupings(where, d["groupings"])
+
+
+def _check_target(where: str, d: dict[str, Any], img: dict[str, Any]) -> None:
     if (d["target_ra"] is None) != (d["target_dec"] is None):
         raise ParsetError(f"{where}: [directions] target_ra: target_ra and target_dec go together")
-    _parse_groupings(where, d["groupings"])
+    if d["target_ra"] is not None:
+        try:
+            parse_position(d["target_ra"], d["target_dec"])
+        except (ValueError, u.UnitsError):
+            raise ParsetError(f"{where}: [directions] target_ra: '{d['target_ra']}, {d['target_dec']}' "
+                              "is not a position (e.g. 14h41m01.9 and +35d30m31.5, or degrees)") from None
+    if d["target_has_own_facet"] and (d["target_ra"] is None or d["target_radius_arcmin"] is None):
+        raise ParsetError(f"{where}: [directions] target_has_own_facet: needs target_ra, target_dec and target_radius_arcmin")
+    if img["image_target_only"] and d["target_ra"] is None:
+        raise ParsetError(f"{where}: [imaging] image_target_only: needs target_ra and target_dec in [directions]")
 
 
 def _parse_groupings(where: str, text: str) -> list[tuple[int, int]]:

@@ -21,10 +21,14 @@ import numpy as np
 from .averaging import averaging_steps, fast_solint_slots, slow_solint_slots
 from .bands import BandInfo, band_grid, fwhm_deg, make_chunks
 from .directions import Direction
-from .facets import Facet, make_facets, ns_stretch, plane_coordinates
+from .calibrators import Source, group_sources, sources_by_patch
+from .edges import avoidance_radius_deg
+from .facets import Facet, facet_of_sources, make_facets, ns_stretch, plane_coordinates
 from .groups import make_groups, nearest
+from .imaging import baseline_averaging_wavelengths
 from .parset import ParsetError, groupings
 from .skymodel import read_skymodel
+from .target import TARGET_NAME, Target, TargetError, containing_direction, target_of, with_target_direction
 
 PLAN_VERSION = 1
 
@@ -74,21 +78,38 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
 
     centre, elevation, fwhm, radius = field_geometry(bands, dirs["faceting_radius_deg"])
     ref = bands[-1]  # highest frequency
+    sources = _faceting_sources(dirs, ref)
+    target = target_of(dirs)
+    notes: list[str] = []
+    if target and dirs["target_has_own_facet"]:
+        try:
+            directions, inside = with_target_direction(directions, target)
+        except TargetError as err:
+            raise PlanError(f"{where}: {err}") from None
+        if inside:
+            notes.append(f"directions inside the target circle, replaced by the target facet: {', '.join(inside)}")
 
     # Facets always come from every direction of the file; ndir_process only limits which are
     # processed.  So raising ndir_process later ("5 then 10") keeps the facets of the first
     # five, and their results stay valid.
     all_directions = list(directions)
     all_names = [d.name for d in directions]
-    edge_notes: list[str] = []
+    avoid = _edge_sources(sources, target) if dirs["check_edges"] else None
     facets = make_facets(all_names, [d.ra_deg for d in directions], [d.dec_deg for d in directions], centre,
-                         radius, ns_stretch(elevation), avoid=_edge_sources(dirs, ref) if dirs["check_edges"] else None,
-                         notes=edge_notes)
+                         radius, ns_stretch(elevation), avoid=avoid, notes=notes)
+    calibrators = [d for d in directions if d.name != TARGET_NAME]
+    own_target = [d for d in directions if d.name == TARGET_NAME]
     if dirs["ndir_process"]:
-        directions = directions[: dirs["ndir_process"]]
+        calibrators = calibrators[: dirs["ndir_process"]]
+    directions = calibrators + own_target  # the target's own facet is always processed, never selfcal'd
     names = [d.name for d in directions]
-    selfcal_names = names[: dirs["ndir_selfcal"]] if dirs["ndir_selfcal"] else list(names)
+    cal_names = [d.name for d in calibrators]
+    selfcal_names = cal_names[: dirs["ndir_selfcal"]] if dirs["ndir_selfcal"] else cal_names
     positions = {d.name: (d.ra_deg, d.dec_deg) for d in directions}
+    with_target = None
+    if target:
+        with_target = TARGET_NAME if own_target else containing_direction(
+            target, {n: f.vertices_radec for n, f in facets.items()}, centre, positions)
 
     grid = band_grid(bands)
     slots = [b.name if b else None for b in grid]
@@ -120,6 +141,14 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
               "propagatesolutions": cal["propagatesolutions"], "uvlambdamin": cal["solve_min_uv_lambda"]}
 
     mem_percent = 100.0 * settings["cluster"]["wsclean_fmem"] / settings["cluster"]["ndir_per_node"]
+    # IDG (Factor: selfcal images only) when asked for and built in; baseline-dependent
+    # averaging only without IDG, which does not support it.
+    idg_mode = img["idg_mode"] if img["wsclean_use_idg"] and wsclean_has_idg() else None
+
+    def bl_avg(cell_arcsec: float, timestep: float) -> float:
+        if idg_mode or not img["wsclean_bl_averaging"]:
+            return 0.0
+        return baseline_averaging_wavelengths(cell_arcsec, timestep)
     steps: dict[str, dict] = {"chunk": {}, "skymodels": {}, "selfcal": {}, "subtract": {}, "facetimage": {}}
     dir_entries = []
     for d in all_directions:
@@ -128,6 +157,10 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
         dir_entries.append({
             "name": d.name, "ra_deg": d.ra_deg, "dec_deg": d.dec_deg, "cal_size_deg": cal_size,
             "processed": d.name in names, "selfcal": d.name in selfcal_names,
+            "contains_target": d.name == with_target,
+            "mscale_selfcal": _multiscale(d.mscale_selfcal_do, _largest_source_arcmin(sources, centre, d, cal_size)),
+            "mscale_facet": _multiscale(d.mscale_facet_do, _largest_source_arcmin(sources, centre, d, None, f.vertices_radec),
+                                        d.name == with_target),
             "facet": {"vertices": [list(v) for v in f.vertices_radec], "ra_deg": f.ra_deg, "dec_deg": f.dec_deg,
                       "width_deg": f.width_deg, "is_patch": f.is_patch},
         })
@@ -193,7 +226,9 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
             "cellsize_arcsec": cell, "min_cal_imsize": 512 if d.cal_imsize == 0 else d.cal_imsize,
             "robust": img["selfcal_robust"], "min_uv_lambda": img["selfcal_min_uv_lambda"],
             "channels_out": channels_out_selfcal, "padding": img["wsclean_image_padding"], "mem_percent": mem_percent,
-            "multiscale": bool(d.mscale_selfcal_do),
+            "multiscale": e["mscale_selfcal"], "multiscale_scales": img["selfcal_multiscale_scales_pixel"],
+            "idg_mode": idg_mode, "bl_avg_wavelengths": bl_avg(cell, timestep_s),
+            "facet_bl_avg_wavelengths": bl_avg(cell, timestep_s * ftimestep),
             "solver": solver,
             "solint_fast": d.solint_ph or fast_solint_slots(flux, nbands, timestep_s),
             # One phase per channel: a TEC of ~1 rad changes the phase by several per cent
@@ -221,7 +256,10 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
                 }
 
     final = order[-1] if order else None
-    imaged = [n for n in names if not by_name[n]["facet"]["is_patch"]]
+    imaged = [n for n in names if not by_name[n]["facet"]["is_patch"] and (n == with_target or not img["image_target_only"])]
+    if not imaged and img["image_target_only"]:
+        raise PlanError(f"{settings['parset_file']}: [imaging] image_target_only: the target lies in no facet of the field "
+                        f"(nearest direction {with_target} is a patch outside the faceting radius)")
 
     for name in imaged:
         e = by_name[name]
@@ -234,8 +272,10 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
             "freqstep": ffreqstep, "timestep": ftimestep, "cellsize_arcsec": facet_cell,
             "robust": img["facet_robust"][0], "min_uv_lambda": img["facet_min_uv_lambda"][0],
             "taper_arcsec": img["facet_taper_arcsec"][0], "channels_out": channels_out_facet,
-            "padding": img["wsclean_image_padding"], "keep_avg_facet_data": g["keep_avg_facet_data"],
-            "mem_percent": mem_percent,
+            "padding": img["wsclean_image_padding"], "mem_percent": mem_percent,
+            "keep_avg_facet_data": g["keep_avg_facet_data"] or e["contains_target"],
+            "multiscale": e["mscale_facet"], "multiscale_scales": img["facet_multiscale_scales_pixel"],
+            "bl_avg_wavelengths": bl_avg(facet_cell, timestep_s * ftimestep),
         }
 
     times = np.linspace(band0.start_s, band0.end_s, 3).tolist()
@@ -272,25 +312,51 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
         "order": order,
         "imaged": imaged,
         "make_mosaic": img["make_mosaic"],
-        "edge_notes": edge_notes,
+        "target": with_target,
+        "notes": notes,
         "steps": steps,
     }
 
 
-def _edge_sources(dirs: dict, ref: BandInfo) -> list[tuple[str, float, float, float]]:
-    """Sources whose facet edges check_edges moves: the faceting sky model grouped into sources
-    (as for calibrator selection), and the target circle if one is given."""
-    from .calibrators import group_sources, sources_by_patch
-    from .directions import parse_position
-    from .edges import avoidance_radius_deg
-
+def _faceting_sources(dirs: dict, ref: BandInfo) -> list[Source]:
+    """The faceting sky model as sources: the DI model of the highest band grouped as for
+    calibrator selection, or the user's faceting_skymodel by its patches."""
     comps = read_skymodel(dirs["faceting_skymodel"] or ref.ms.di_skymodel)
-    sources = sources_by_patch(comps, ref.freq_hz) if dirs["faceting_skymodel"] else group_sources(comps, ref.freq_hz)
+    return sources_by_patch(comps, ref.freq_hz) if dirs["faceting_skymodel"] else group_sources(comps, ref.freq_hz)
+
+
+def _edge_sources(sources: list[Source], target: Target | None) -> list[tuple[str, float, float, float]]:
+    """What check_edges keeps facet edges away from: every source, and the target circle."""
     avoid = [(s.name, s.ra_deg, s.dec_deg, avoidance_radius_deg(s.size_arcmin, s.flux_jy)) for s in sources]
-    if dirs["target_ra"] and dirs["target_radius_arcmin"]:
-        ra, dec = parse_position(dirs["target_ra"], dirs["target_dec"])
-        avoid.append(("target", ra, dec, dirs["target_radius_arcmin"] / 60.0))
+    if target and target.radius_deg:
+        avoid.append((TARGET_NAME, target.ra_deg, target.dec_deg, target.radius_deg))
     return avoid
+
+
+MULTISCALE_SIZE_ARCMIN = 4.0
+
+
+def _multiscale(explicit: bool | None, largest_arcmin: float, holds_target: bool = False) -> bool:
+    """Factor's rule for an empty mscale_* column: multiscale clean when a source larger than
+    4' is in the region (point-source clean breaks extended emission into artefacts), and for
+    the target's facet; a value in the directions file wins."""
+    if explicit is not None:
+        return bool(explicit)
+    return holds_target or largest_arcmin > MULTISCALE_SIZE_ARCMIN
+
+
+def _largest_source_arcmin(sources: list[Source], centre: tuple[float, float], d: Direction,
+                           box_deg: float | None, vertices: list | None = None) -> float:
+    """Size of the largest source in the calibrator box (side ``box_deg``) or in the facet."""
+    if not sources:
+        return 0.0
+    ra, dec = [s.ra_deg for s in sources], [s.dec_deg for s in sources]
+    if vertices is not None:
+        inside = [f == d.name for f in facet_of_sources({d.name: vertices}, centre, ra, dec)]
+    else:
+        x, y = plane_coordinates((d.ra_deg, d.dec_deg), ra, dec)
+        inside = (np.abs(x) <= box_deg / 2) & (np.abs(y) <= box_deg / 2)
+    return max((s.size_arcmin for s, k in zip(sources, inside) if k), default=0.0)
 
 
 def _steps(peak: float, delta_theta_deg: float, cell: float, ms) -> tuple[int, int]:

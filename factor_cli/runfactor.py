@@ -295,8 +295,8 @@ def _run(args, settings: dict, plan: dict, extra: dict, dir_working: Path, to_de
             config_path = _write_run_files(dir_working, plan)
         log.info("%d band(s), %d direction(s) (%d processed) in %d selfcal group(s)", len(plan["bands"]),
                  len(plan["directions"]), sum(d["processed"] for d in plan["directions"]), len(plan["groups"]))
-        for note in plan["edge_notes"]:
-            log.warning("check_edges: %s; it is split between the facets", note)
+        for note in plan["notes"]:
+            log.warning("facets: %s", note)
         log.info("facets written to %s", dir_working / "regions" / "facets_ds9.reg")
 
         targets = stop_after_targets(plan, args.stop_after) if args.stop_after is not None else None

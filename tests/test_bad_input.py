@@ -109,6 +109,13 @@ def add_line(header: str, line: str):
     return parset(PARSET.replace(header + "\n", header + "\n" + line + "\n"))
 
 
+def both(*mutations):
+    def apply(b):
+        for m in mutations:
+            m(b)
+    return apply
+
+
 ROW = "dir00 12h17m20.359s,+53d14m08.84s empty empty 0 0 0 LD empty empty empty False 0.1 4511.7"
 CASES = {
     # Measurement Sets
@@ -142,6 +149,14 @@ CASES = {
     "ndir_process zero": (add_line("[directions]", "ndir_process = 0"), "ndir_process"),
     "unsupported feature set": (add_line("[global]", "use_compression = True"), "use_compression"),
     "bad groupings": (add_line("[directions]", "groupings = 1:x"), "groupings"),
+    "target position unreadable": (add_line("[directions]", "target_ra = 12h99m\ntarget_dec = +52d"), "target_ra"),
+    "target facet without radius": (add_line("[directions]", "target_ra = 12h20m\ntarget_dec = +52d30m\n"
+                                             "target_has_own_facet = True"), "target_has_own_facet"),
+    "image_target_only without target": (add_line("[imaging]", "image_target_only = True"), "image_target_only"),
+    "a direction already named target": (both(directions(ROW.replace("dir00", "target") + "\n"),
+                                              add_line("[directions]", "target_ra = 12h20m\ntarget_dec = +52d30m\n"
+                                                       "target_radius_arcmin = 5\ntarget_has_own_facet = True")),
+                                         "already named 'target'"),
     "more than one imaging set": (add_line("[imaging]", "facet_cellsize_arcsec = [1.5, 3.0]\nfacet_robust = [0, 0]\n"
                                            "facet_taper_arcsec = [0, 0]\nfacet_min_uv_lambda = [80, 80]"),
                                   "facet_cellsize_arcsec"),

@@ -1,5 +1,10 @@
 """End to end on the `tiny` simulation: runfactor with the real DP3 and WSClean, measured
-against the simulated truth (issue: the facet chain)."""
+against the simulated truth (issues: the facet chain; automatic calibrator selection).
+
+The run has no directions file: runfactor chooses the calibrators from the DI sky model
+(Factor's selection) and lays out the facets itself, as a user without a directions file
+would run it.  The run-control tests cover a run with a directions file.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import numpy as np
 import pytest
 
 from factor_cli.engines import run_wsclean
+from factor_cli.facets import separation_deg
 from factor_cli.imaging import image_rms
 from factor_cli.quality import fitted_flux, phase_errors, source_free_rms
 
@@ -26,12 +32,26 @@ def tree_digest(path: Path) -> str:
     return h.hexdigest()
 
 
+AUTO_SELECTION = "size_max_arcmin = 3.0\nseparation_max_arcmin = 10.0\nflux_min_jy = 1.0"
+
+
+def chosen_for(products: dict, cal: dict) -> str:
+    """The selected direction at a true calibrator (within 1')."""
+    pos = (cal["ra_deg"], cal["dec_deg"])
+    name, d = min(products["directions"].items(), key=lambda kv: separation_deg(pos, (kv[1]["ra_deg"], kv[1]["dec_deg"])))
+    assert separation_deg(pos, (d["ra_deg"], d["dec_deg"])) < 1.0 / 60.0, f"no direction selected at {cal['name']}"
+    return name
+
+
 @pytest.fixture(scope="module")
 def run(tiny_obs, tmp_path_factory):
     before = tree_digest(tiny_obs / "sim.ms")
-    proc = subprocess.run([cli("runfactor"), str(tiny_obs / "factor.parset"), "-q"], capture_output=True, text=True)
+    parset = tiny_obs / "auto.parset"
+    text = (tiny_obs / "factor.parset").read_text().replace("directions_file = directions.txt", AUTO_SELECTION)
+    parset.write_text(text.replace("dir_working = work", "dir_working = work_auto"))
+    proc = subprocess.run([cli("runfactor"), str(parset), "-q"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    work = tiny_obs / "work"
+    work = tiny_obs / "work_auto"
     products = json.loads((work / "results" / "products.json").read_text())
     # Reference images with the facet imaging's settings: the noise alone, and the data
     # without any DD correction (DI only).
@@ -97,10 +117,18 @@ def test_calibrator_fluxes_and_positions(run, tiny_truth):
         assert offset < 0.3 * beam_arcsec, cal["name"]
 
 
+def test_every_simulated_calibrator_was_selected(run, tiny_truth):
+    """Recall: every true calibrator brighter (apparent) than flux_min_jy has a direction."""
+    assert (run["work"] / "factor_directions.txt").is_file()
+    bright = [c for c in tiny_truth["calibrators"] if c["apparent_flux_jy"][0] > 1.0]
+    assert bright and all(chosen_for(run["products"], c) for c in bright)
+
+
 def test_recovered_phases_match_truth(run, tiny_obs, tiny_truth):
     for cal in tiny_truth["calibrators"]:
         d = cal["direction"]
-        err = phase_errors(run["products"]["solutions"][d], str(tiny_obs / "truth" / "gains.h5"), d)
+        err = phase_errors(run["products"]["solutions"][chosen_for(run["products"], cal)],
+                           str(tiny_obs / "truth" / "gains.h5"), d)
         assert np.sqrt(np.mean(err[..., 1:] ** 2)) < 0.3, d
 
 

@@ -45,7 +45,9 @@ def run(p: dict, log: Path) -> None:
     write_mask(work / "mask.fits", mask, wcs)
     settings = ImagingSettings(size=size, scale_arcsec=cell, robust=p["robust"], min_uv_lambda=p["min_uv_lambda"],
                                mem_percent=p.get("mem_percent"), taper_arcsec=p["taper_arcsec"], channels_out=p["channels_out"], auto_mask=3.0,
-                               auto_threshold=1.0)
+                               auto_threshold=1.0, multiscale=p["multiscale"],
+                               multiscale_scales=tuple(p["multiscale_scales"]) if p["multiscale_scales"] else None,
+                               baseline_averaging_wavelengths=p["bl_avg_wavelengths"])
     products = wsclean(ms, str(work / "image"), settings, fits_mask=str(work / "mask.fits"),
                        log=log, threads=p["threads"], update_model=False)
     shutil.move(products["image"], p["out_image"])

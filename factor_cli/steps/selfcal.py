@@ -76,7 +76,8 @@ def run(p: dict, log: Path) -> None:
     size = cal_image_size(p["min_cal_imsize"], d["cal_size_deg"], cell)
     img = ImagingSettings(size=size, scale_arcsec=cell, robust=p["robust"], min_uv_lambda=p["min_uv_lambda"],
                           mem_percent=p.get("mem_percent"), channels_out=p["channels_out"], auto_mask=4.0, auto_threshold=1.5,
-                          multiscale=p["multiscale"])
+                          multiscale=p["multiscale"], multiscale_scales=_scales(p.get("multiscale_scales")),
+                          idg_mode=p.get("idg_mode"), baseline_averaging_wavelengths=p.get("bl_avg_wavelengths", 0.0))
     solver = cal.SolverSettings(**p["solver"])
     cycles = []
 
@@ -129,6 +130,7 @@ def run(p: dict, log: Path) -> None:
     mask = polygon_mask([tuple(v) for v in facet["vertices"]], wcs, (fsize, fsize))
     mask_path = work / "facet_mask.fits"
     write_mask(mask_path, mask, wcs)
+    img = replace(img, baseline_averaging_wavelengths=p.get("facet_bl_avg_wavelengths", 0.0))
     products = wsclean(facet_ms, str(work / "facet"), replace(img, size=fsize, auto_mask=3.0),
                        fits_mask=str(mask_path), log=log, threads=threads, update_model=False)
     shutil.copyfile(products["image"], out / "facet_image.fits")
@@ -208,6 +210,10 @@ def _medium_resolution_model(facet_ms: list[str], facet: dict, img: ImagingSetti
     products = wsclean(facet_ms, str(work / "facet_med"), settings, data_column="RESIDUAL_HIGH",
                        fits_mask=str(mask_path), log=log, threads=threads, update_model=False)
     return [replace(c, name=f"{name}_med_{i}") for i, c in enumerate(clean_components(products["sources"], name))]
+
+
+def _scales(values) -> tuple[int, ...] | None:
+    return tuple(values) if values else None
 
 
 def _cal_box_model(model: str, d: dict, out: Path) -> str:
