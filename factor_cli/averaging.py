@@ -75,3 +75,42 @@ def slow_solint_slots(flux_eff_jy: float, timestep_s: float, ntimes_chunk: int) 
         if remainder == 0 or remainder >= candidate / 2:
             return candidate
     return slots
+
+
+def tec_blocks(slots_present: list[bool], band_width_hz: float, block_mhz: float) -> list[list[int]]:
+    """Band slots (indices into the frequency grid, gaps included) of each TEC block: Factor's
+    ``num_cal_blocks = ceil(total bandwidth / TEC_block_MHz)``, one fewer when the last block
+    would be less than half full, bands split evenly; blocks holding only gaps are dropped."""
+    nslots = len(slots_present)
+    block_hz = max(2.0, block_mhz) * 1e6
+    total = nslots * band_width_hz
+    nblocks = max(1, math.ceil(total / block_hz - 1e-9))
+    if nblocks > 1 and total - (nblocks - 1) * block_hz < block_hz / 2:
+        nblocks -= 1
+    per_block = math.ceil(nslots / nblocks)
+    blocks = []
+    for i in range(0, nslots, per_block):
+        present = [k for k in range(i, min(nslots, i + per_block)) if slots_present[k]]
+        if present:  # gaps at a block's ends are trimmed; one inside stays as flagged filler
+            blocks.append(list(range(present[0], present[-1] + 1)))
+    return blocks
+
+
+def fast_solve_mode(blocks: list[list[int]], slots_present: list[bool], channels_per_band: int,
+                    band_width_hz: float) -> str:
+    """TEC+phase when every block has the bandwidth (>= 2 MHz) and channels (>= 3) to separate
+    a dispersive delay from a constant phase; otherwise a scalar phase per channel."""
+    for block in blocks:
+        present = sum(slots_present[k] for k in block)
+        if present * channels_per_band < 3 or present * band_width_hz < 2e6:
+            return "scalarphase"
+    return "tecandphase"
+
+
+def verify_steps(chan_width_hz: float, nchan: int, timestep_s: float) -> tuple[int, int]:
+    """(freqstep, timestep) of the verification data: about 2 MHz per channel and 120 s."""
+    freqstep = 1
+    for step in range(1, nchan + 1):
+        if nchan % step == 0 and step * chan_width_hz <= 2e6 + 1:
+            freqstep = step
+    return freqstep, max(1, int(round(120.0 / timestep_s)))

@@ -1,11 +1,18 @@
 """DDECal solves and solution bookkeeping for one direction's self-calibration.
 
 The model of a solve is the MODEL_DATA column WSClean writes while cleaning the calibrator
-image (``modeldatacolumns``), so the solve uses exactly the sky the image contains.  The
-solutions of the time chunks are concatenated in time and written as one H5parm per
-direction with Factor's soltab names: ``phase000`` (fast phases), ``amplitude000`` and
-``phase001`` (slow complex gains), the direction named ``[<direction>]`` at the direction's
-position, so DP3 h5parmpredict/applycal and WSClean find it.
+image (``modeldatacolumns``), or the sky model predicted into it, so the solve uses exactly
+the sky the image contains.  Solutions of the time chunks and TEC blocks are joined in time
+and frequency into one H5parm per direction with Factor's soltab names:
+
+  tec000        fast TEC (TEC+phase mode), one value per TEC block
+  phase000      fast phases: the common phase of the TEC+phase solve, or scalar phases
+  amplitude000  slow gain amplitudes as solved
+  amplitude001  the same smoothed and normalised (what is applied; amplitudes.py)
+  phase001      slow gain phases
+
+the direction named ``[<direction>]`` at the direction's position, so DP3
+h5parmpredict/applycal and WSClean find it.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .engines import run_dp3
+from .amplitudes import smooth
 from .h5parm import SolutionTable, read_soltab, write_h5parm
 
 
@@ -26,6 +34,8 @@ class SolverSettings:
     stepsize: float = 0.02
     propagatesolutions: bool = True
     uvlambdamin: float = 80.0
+    approximatetec: bool = True
+    maxapproxiter: int = 50
 
 
 def solve(ms: str, h5: str, mode: str, solint: int, nchan: int, s: SolverSettings, data_column: str,
@@ -40,6 +50,8 @@ def solve(ms: str, h5: str, mode: str, solint: int, nchan: int, s: SolverSetting
     }
     if smoothness_hz > 0:
         args["solve.smoothnessconstraint"] = smoothness_hz
+    if mode in ("tec", "tecandphase"):
+        args.update({"solve.approximatetec": s.approximatetec, "solve.maxapproxiter": s.maxapproxiter})
     if Path(h5).exists():
         Path(h5).unlink()
     run_dp3(args, log=log, threads=threads)
@@ -59,7 +71,7 @@ def predict(ms: str, skymodel: str, out_column: str, operation: str = "replace",
 def applycal_settings(prefix: str, h5: str, soltabs: list[str] | None = None, direction: str | None = None) -> dict[str, object]:
     """DP3 applycal keys (under ``prefix``, e.g. ``apply.`` or ``sub.applycal.``) applying the
     given soltabs of ``h5`` (default: all of a combined solution file) for ``direction``."""
-    soltabs = soltabs or SOLTABS
+    soltabs = soltabs or correction_soltabs(h5)
     names = [f"s{i}" for i in range(len(soltabs))]
     args: dict[str, object] = {f"{prefix}parmdb": h5, f"{prefix}correction": soltabs[0], f"{prefix}steps": names}
     args.update({f"{prefix}{n}.correction": t for n, t in zip(names, soltabs)})
@@ -78,43 +90,139 @@ def apply(ms: str, h5: str, soltabs: list[str], data_column: str, out_column: st
     run_dp3(args, log=log, threads=threads)
 
 
-def _concat_time(paths: list[str], soltab: str) -> SolutionTable:
-    tables = [read_soltab(p, soltab) for p in paths]
+def _concat(tables: list[SolutionTable], axis_name: str) -> SolutionTable:
+    """Join soltabs along ``axis_name`` (time: chunks; freq: TEC blocks), sorted."""
     first = tables[0]
     if len(tables) == 1:
         return first
-    axis = list(first.axes).index("time")
+    axis = list(first.axes).index(axis_name)
     axes = dict(first.axes)
-    axes["time"] = np.concatenate([t.axes["time"] for t in tables])
-    order = np.argsort(axes["time"])
-    axes["time"] = axes["time"][order]
-    values = np.take(np.concatenate([t.values for t in tables], axis=axis), order, axis=axis)
+    values = np.concatenate([t.axes[axis_name] for t in tables])
+    order = np.argsort(values, kind="stable")
+    axes[axis_name] = values[order]
+    joined = np.take(np.concatenate([t.values for t in tables], axis=axis), order, axis=axis)
     weights = np.take(np.concatenate([t.weights for t in tables], axis=axis), order, axis=axis)
-    return SolutionTable(first.name, first.soltype, axes, values, weights)
+    return SolutionTable(first.name, first.soltype, axes, joined, weights)
 
 
-def combine(fast: list[str], slow: list[str], out: str, direction: str, ra_deg: float, dec_deg: float) -> None:
-    """Fast phases + slow gains of all time chunks → one H5parm for ``direction``."""
-    tables = []
-    for source, soltab, name in ((fast, "phase000", "phase000"), (slow, "amplitude000", "amplitude000"), (slow, "phase000", "phase001")):
-        table = _concat_time(source, soltab)
-        table.name = name
-        table.axes = {k: (np.array([direction]) if k == "dir" else v) for k, v in table.axes.items()}
-        # Flagged solutions (weight 0) carry NaN or stale values: make them neutral.
-        neutral = 1.0 if table.soltype == "amplitude" else 0.0
-        bad = (table.weights == 0) | ~np.isfinite(table.values)
-        table.values = np.where(bad, neutral, table.values)
-        if table.soltype == "amplitude" and (~bad).any():
-            # Selfcal fixes the gains only up to an overall scale (the model can absorb it);
-            # normalise so the geometric mean amplitude is 1, as Factor's smooth_amps did.
-            table.values = table.values / np.exp(np.mean(np.log(table.values[~bad])))
-        tables.append(table)
+def _joined(files: list[list[str]], soltab: str) -> SolutionTable:
+    """``files[i][b]``: solutions of time chunk i, TEC block b."""
+    per_block = [_concat([read_soltab(f[b], soltab) for f in files], "time") for b in range(len(files[0]))]
+    return _concat(per_block, "freq")
+
+
+def _neutral(table: SolutionTable) -> np.ndarray:
+    """Flagged solutions (weight 0) carry NaN or stale values: make them neutral."""
+    return (table.weights == 0) | ~np.isfinite(table.values)
+
+
+def has_soltab(h5: str, soltab: str) -> bool:
     import h5py
 
-    with h5py.File(fast[0], "r") as fh:
+    with h5py.File(h5, "r") as fh:
+        return soltab in fh["sol000"]
+
+
+def _on_axes(table: SolutionTable, axes: dict[str, np.ndarray]) -> np.ndarray:
+    """``table``'s values (weights 0 → 0) sampled onto ``axes`` (nearest time and frequency,
+    stations by name, the first direction/polarisation), in the order of ``axes``."""
+    values = np.where(_neutral(table), 0.0, table.values)
+    names = list(table.axes)
+    index = []
+    for axis in names:
+        have = table.axes[axis]
+        if axis in ("time", "freq") and axis in axes:
+            index.append(np.argmin(np.abs(have[None, :] - axes[axis][:, None]), axis=1))
+        elif axis == "ant" and axis in axes:
+            where = {str(a): i for i, a in enumerate(have)}
+            index.append(np.array([where[str(a)] for a in axes[axis]]))
+        else:
+            index.append(np.array([0]))
+    sampled = values[np.ix_(*index)]
+    missing = [a for a in axes if a not in names]
+    sampled = sampled.reshape(sampled.shape + (1,) * len(missing))
+    order = [names.index(a) if a in names else len(names) + missing.index(a) for a in axes]
+    return np.broadcast_to(np.transpose(sampled, order), tuple(len(v) for v in axes.values()))
+
+
+def _fold_preapply(tables: list[SolutionTable], pre_h5: str) -> None:
+    """Add the pre-applied phases of the first calibrator (``preapply_first_cal_phases``) to
+    this direction's own, so the solution file holds the full correction."""
+    own = {t.name: t for t in tables}
+    pre_tec = read_soltab(pre_h5, "tec000") if has_soltab(pre_h5, "tec000") else None
+    pre_fast = read_soltab(pre_h5, "phase000")
+    fast = own["phase000"]
+    if "tec000" in own and pre_tec is not None:
+        own["tec000"].values = own["tec000"].values + _on_axes(pre_tec, own["tec000"].axes)
+        fast.values = fast.values + _on_axes(pre_fast, fast.axes)
+    else:  # one side per-channel phases: the other's TEC as phase at these frequencies
+        extra = _on_axes(pre_fast, fast.axes)
+        if pre_tec is not None:
+            freq = fast.axes["freq"].reshape([-1 if a == "freq" else 1 for a in fast.axes])
+            extra = extra + TEC_TO_PHASE * _on_axes(pre_tec, fast.axes) / freq
+        fast.values = fast.values + extra
+    own["phase001"].values = own["phase001"].values + _on_axes(read_soltab(pre_h5, "phase001"), own["phase001"].axes)
+
+
+TEC_TO_PHASE = -8.44797245e9  # rad Hz / TECU, DP3's convention
+
+
+def combine(fast: list[list[str]], slow: list[list[str]], out: str, direction: str, ra_deg: float, dec_deg: float,
+            spline: bool = True, preapply: str | None = None) -> None:
+    """Fast (TEC+)phases and slow gains of all time chunks and TEC blocks → one H5parm;
+    ``preapply``: solutions whose phases were applied to the data before solving."""
+    fast_tabs = ["tec000", "phase000"] if has_soltab(fast[0][0], "tec000") else ["phase000"]
+    tables = []
+    for source, soltab, name in ([(fast, t, t) for t in fast_tabs]
+                                 + [(slow, "amplitude000", "amplitude000"), (slow, "phase000", "phase001")]):
+        table = _joined(source, soltab)
+        table.name = name
+        table.axes = {k: (np.array([direction]) if k == "dir" else v) for k, v in table.axes.items()}
+        bad = _neutral(table)
+        table.values = np.where(bad, 1.0 if table.soltype == "amplitude" else 0.0, table.values)
+        tables.append(table)
+        if name == "amplitude000":
+            # Applied: smoothed and normalised (selfcal fixes the gains only up to an overall
+            # scale the model can absorb).
+            smoothed = smooth(np.where(bad, np.nan, table.values), np.where(bad, 0.0, table.weights), list(table.axes),
+                              spline=spline)
+            tables.append(SolutionTable("amplitude001", "amplitude", dict(table.axes), smoothed, table.weights))
+    if preapply:
+        _fold_preapply(tables, preapply)
+    import h5py
+
+    with h5py.File(fast[0][0], "r") as fh:
         ant = fh["sol000/antenna"][:]
     antennas = {row[0].decode() if isinstance(row[0], bytes) else str(row[0]): np.asarray(row[1]) for row in ant}
     write_h5parm(out, tables, antennas, {direction: (ra_deg, dec_deg)})
 
 
-SOLTABS = ["phase000", "amplitude000", "phase001"]
+APPLY_ORDER = ["tec000", "phase000", "amplitude001", "phase001"]
+
+
+def correction_soltabs(h5: str) -> list[str]:
+    """The soltabs applied from a combined solution file (amplitude000, the raw slow
+    amplitudes, is kept for inspection only)."""
+    import h5py
+
+    with h5py.File(h5, "r") as fh:
+        return [t for t in APPLY_ORDER if t in fh["sol000"]]
+
+
+def add_smoothed_amplitudes(h5: str, spline: bool = True) -> None:
+    """Add ``amplitude001`` (smoothed, normalised ``amplitude000``) to a DDECal solution file,
+    so the applied slow gains inside the selfcal loop are the ones the final file holds."""
+    from losoto.h5parm import h5parm
+
+    table = read_soltab(h5, "amplitude000")
+    bad = _neutral(table)
+    values = smooth(np.where(bad, np.nan, table.values), np.where(bad, 0.0, table.weights), list(table.axes), spline=spline)
+    handle = h5parm(h5, readonly=False)
+    try:
+        solset = handle.getSolset("sol000")
+        if "amplitude001" in solset.getSoltabNames():
+            solset.getSoltab("amplitude001").delete()
+        solset.makeSoltab("amplitude", "amplitude001", axesNames=list(table.axes), axesVals=list(table.axes.values()),
+                          vals=values, weights=table.weights)
+    finally:
+        handle.close()

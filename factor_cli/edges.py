@@ -86,5 +86,5 @@ def adjust_edges(polygons: dict[str, Polygon], field: Polygon, sources: list[Avo
         circle = Point(s.x, s.y).buffer(s.radius_deg * 0.999, quad_segs=16)
         cut = [n for n, p in current.items() if p.intersects(circle)]
         if len(cut) > 1:
-            notes.append(f"source {s.name}: the edge between facets {', '.join(sorted(cut))} could not be moved around it; it is split between the facets")
+            notes.append(f"check_edges: source {s.name}: the edge between facets {', '.join(sorted(cut))} could not be moved around it; it is split between the facets")
     return current, notes

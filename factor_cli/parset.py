@@ -81,6 +81,11 @@ SECTIONS: dict[str, dict[str, Key]] = {
     "calibration": {
         "exit_on_selfcal_failure": Key("bool", True),
         "skip_selfcal_check": Key("bool", False),
+        # Factor's verification thresholds (verify_subtract.py: res_val, 1/max_factor), made
+        # configurable: selfcal fails when the residual peak after replacing the model exceeds
+        # this (Jy/beam), or has grown by more than the ratio.
+        "verify_max_peak_jy": Key("float", 0.75, check=_positive),
+        "verify_max_peak_ratio": Key("float", 4.0, check=_positive),
         "max_selfcal_loops": Key("int", 10, check=_at_least(1)),
         # Beyond Factor: run the whole direction sequence this many times, each pass starting
         # from the residual the previous one left (1 = Factor's single pass).
@@ -88,13 +93,15 @@ SECTIONS: dict[str, dict[str, Key]] = {
         "target_max_selfcal_loops": Key("int", 10, check=_at_least(1)),
         "preapply_first_cal_phases": Key("bool", True),
         "preaverage_flux_jy": Key("float", 1.0, check=_at_least(0)),
-        "multires_selfcal": Key("bool", False, unsupported="multi-resolution selfcal " + NOT_YET),
+        "multires_selfcal": Key("bool", False),
         "multiscale_selfcal": Key("bool", False, alias_of="multires_selfcal"),
         "tec_block_mhz": Key("float", 10.0, check=_positive),
         "peel_flux_jy": Key("float", 25.0, check=_positive),
         "solve_min_uv_lambda": Key("float", 80.0, check=_at_least(0)),
         "spline_smooth2d": Key("bool", True),
-        "solve_all_correlations_flux_jy": Key("float", 1000.0, check=_positive),
+        # Factor's default (1000 Jy) never triggers; a full-Jones slow solve is not built yet.
+        "solve_all_correlations_flux_jy": Key("float", 1000.0, check=_positive,
+                                              unsupported="full-Jones slow solves " + NOT_YET),
         "approximatetec": Key("bool", True),
         "propagatesolutions": Key("bool", True),
         "maxapproxiter": Key("int", 50, check=_at_least(1)),

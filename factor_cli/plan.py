@@ -18,7 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .averaging import averaging_steps, fast_solint_slots, slow_solint_slots
+from .averaging import (
+    averaging_steps,
+    bandwidth_for_peak,
+    fast_solint_slots,
+    fast_solve_mode,
+    slow_solint_slots,
+    tec_blocks,
+    verify_steps,
+)
 from .bands import BandInfo, band_grid, fwhm_deg, make_chunks
 from .directions import Direction
 from .calibrators import Source, group_sources, sources_by_patch
@@ -87,7 +95,7 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
         except TargetError as err:
             raise PlanError(f"{where}: {err}") from None
         if inside:
-            notes.append(f"directions inside the target circle, replaced by the target facet: {', '.join(inside)}")
+            notes.append(f"target: directions inside the target circle, replaced by the target facet: {', '.join(inside)}")
 
     # Facets always come from every direction of the file; ndir_process only limits which are
     # processed.  So raising ndir_process later ("5 then 10") keeps the facets of the first
@@ -124,6 +132,10 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
     ref_model = read_skymodel(ref.ms.di_skymodel)
     fluxes = {d.name: _cal_flux(d, ref_model, centre, ref.freq_hz) for d in directions}
     groups = make_groups(selfcal_names, positions, fluxes, groupings(dirs["groupings"]), dirs["allow_reordering"])
+    for n in selfcal_names:
+        if fluxes[n] > cal["peel_flux_jy"]:  # Factor without a peel model: a warning, normal selfcal
+            notes.append(f"direction {n}: calibrator flux {fluxes[n]:.1f} Jy is above peel_flux_jy "
+                         f"({cal['peel_flux_jy']:g}); peeling is not implemented yet, so it is self-calibrated normally")
 
     band0 = bands[0].ms
     nchan = len(band0.chan_freqs_hz)
@@ -138,7 +150,8 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
     channels_out_selfcal = max(2, math.ceil(len(slots) / max(2, max_gap + 1))) if nchan * nbands >= 2 else 1
     channels_out_facet = max(channels_out_selfcal, math.ceil(nbands / img["wsclean_nchannels_factor"]) if nbands > 5 else 1)
     solver = {"maxiter": cal["maxiter"], "tolerance": cal["tolerance"], "stepsize": cal["stepsize"],
-              "propagatesolutions": cal["propagatesolutions"], "uvlambdamin": cal["solve_min_uv_lambda"]}
+              "propagatesolutions": cal["propagatesolutions"], "uvlambdamin": cal["solve_min_uv_lambda"],
+              "approximatetec": cal["approximatetec"], "maxapproxiter": cal["maxapproxiter"]}
 
     mem_percent = 100.0 * settings["cluster"]["wsclean_fmem"] / settings["cluster"]["ndir_per_node"]
     # IDG (Factor: selfcal images only) when asked for and built in; baseline-dependent
@@ -185,6 +198,11 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
         return [f"results/skymodels/{b.name}/{name}.{kind}.skymodel" if b else None for b in grid]
 
     timestep_s = band0.timestep_s
+    present = [b is not None for b in grid]
+    blocks = tec_blocks(present, band0.chan_width_hz * nchan, cal["tec_block_mhz"])
+    # Verification on the middle band (Factor's selectMiddleFreq)
+    mid_slot = min((k for k, ok in enumerate(present) if ok), key=lambda k: abs(k - (len(grid) - 1) / 2))
+    vfreqstep, vtimestep = verify_steps(band0.chan_width_hz, nchan, timestep_s)
     ntimes_chunk = min(v["ntimes"] for v in steps["chunk"].values())
     passes = cal["selfcal_passes"]
 
@@ -217,11 +235,17 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
         freqstep, _ = _steps(0.85, e["cal_size_deg"] / 2, cell, band0)
         ffreqstep, ftimestep = _steps(0.85, e["facet"]["width_deg"] / 2, cell, band0)
         flux = fluxes[name]
+        preaveraged = flux < cal["preaverage_flux_jy"]
         nchan_avg = nchan // freqstep
         steps["selfcal"][sid] = {
             "out_dir": f"results/facetselfcal/{sid}", "direction": e, "pass": p,
             "skip_selfcal_check": cal["skip_selfcal_check"],
             "residual": residual(group_start[(p, k)]), "history": history(name, p),
+            # Factor's preapply_first_cal_phases: the first group's directions (of this pass),
+            # the first that passed its selfcal lends its phases.
+            "preapply": [{"name": n, "h5": f"results/facetselfcal/{stage_id(n, p)}/solutions.h5",
+                          "selfcal_json": f"results/facetselfcal/{stage_id(n, p)}/selfcal.json"}
+                         for n in groups[0]] if cal["preapply_first_cal_phases"] and k > 0 else [],
             "freqstep": freqstep, "facet_freqstep": ffreqstep, "facet_timestep": ftimestep,
             "cellsize_arcsec": cell, "min_cal_imsize": 512 if d.cal_imsize == 0 else d.cal_imsize,
             "robust": img["selfcal_robust"], "min_uv_lambda": img["selfcal_min_uv_lambda"],
@@ -230,7 +254,16 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
             "idg_mode": idg_mode, "bl_avg_wavelengths": bl_avg(cell, timestep_s),
             "facet_bl_avg_wavelengths": bl_avg(cell, timestep_s * ftimestep),
             "solver": solver,
-            "solint_fast": d.solint_ph or fast_solint_slots(flux, nbands, timestep_s),
+            "fast_mode": fast_solve_mode(blocks, present, nchan_avg, band0.chan_width_hz * nchan), "tec_blocks": blocks,
+            "max_loops": cal["target_max_selfcal_loops"] if e["contains_target"] else cal["max_selfcal_loops"],
+            "spline_smooth2d": cal["spline_smooth2d"], "multires": cal["multires_selfcal"],
+            "verify": {"slot": mid_slot, "freqstep": vfreqstep, "timestep": vtimestep,
+                       "min_uv_lambda": img["facet_min_uv_lambda"][0], "max_peak_jy": cal["verify_max_peak_jy"],
+                       "max_ratio": cal["verify_max_peak_ratio"]},
+            # Faint calibrators: every slot solved on pre-averaged data (preaverage.py)
+            "preaverage_bandwidth_hz": bandwidth_for_peak(0.99, band0.ref_freq_hz, e["cal_size_deg"] / 2, 3 * cell / 3600.0)
+            if preaveraged else 0.0,
+            "solint_fast": d.solint_ph or (1 if preaveraged else fast_solint_slots(flux, nbands, timestep_s)),
             # One phase per channel: a TEC of ~1 rad changes the phase by several per cent
             # across a band, too much for one phase per band on bright calibrators.
             "nchan_fast": 1,

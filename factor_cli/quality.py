@@ -94,12 +94,25 @@ def fitted_flux(image: str, ra_deg: float, dec_deg: float, box_beams: float = 1.
     return float(popt[0]), float(math.hypot(popt[1] - px[0], popt[2] - py[0]) * scale)
 
 
-def phase_errors(solutions_h5: str, truth_h5: str, direction: str) -> np.ndarray:
-    """Phase error (rad) of fast+slow solved phases vs the true phases, per (time, freq, station).
+def _ordered(table, names=("time", "freq", "ant")) -> np.ndarray:
+    """Values as (time, freq, ant), the first direction and polarisation."""
+    axes = list(table.axes)
+    values = table.values
+    for extra in [a for a in axes if a not in names]:
+        values = np.take(values, 0, axis=axes.index(extra))
+        axes.remove(extra)
+    return np.moveaxis(values, [axes.index(n) for n in names], [0, 1, 2])
 
-    Both are referenced to the first station; the truth is taken at the solution's nearest
-    frequency and averaged (as a complex mean) over each fast solution interval.
+
+def phase_errors(solutions_h5: str, truth_h5: str, direction: str) -> np.ndarray:
+    """Phase error (rad) of the solved phases (fast TEC + phase, plus slow phases) vs the true
+    phases, per (fast time, freq, station), at the fast solutions' frequencies.
+
+    Both are referenced to the first station; the truth is taken at the nearest frequency and
+    averaged (as a complex mean) over each fast solution interval.
     """
+    from .calibration import has_soltab
+
     fast = read_soltab(solutions_h5, "phase000")
     slow = read_soltab(solutions_h5, "phase001")
     truth = read_soltab(truth_h5, "phase000")
@@ -107,6 +120,11 @@ def phase_errors(solutions_h5: str, truth_h5: str, direction: str) -> np.ndarray
     truth_ants = list(truth.axes["ant"])
     idx = [truth_ants.index(a) for a in fast.axes["ant"]]
     t_fast, f_fast = fast.axes["time"], fast.axes["freq"]
+    fast_values = _ordered(fast)
+    if has_soltab(solutions_h5, "tec000"):
+        tec = read_soltab(solutions_h5, "tec000")
+        jt = np.argmin(np.abs(tec.axes["freq"][None, :] - f_fast[:, None]), axis=1)
+        fast_values = fast_values + (-8.44797245e9 * _ordered(tec)[:, jt] / f_fast[None, :, None])
     tf = np.argmin(np.abs(truth.axes["freq"][None, :] - f_fast[:, None]), axis=1)
     true = np.exp(1j * truth.values[:, tf][:, :, idx, tdir])  # (truth time, fast freq, ant)
     edges = np.concatenate([[-np.inf], (t_fast[1:] + t_fast[:-1]) / 2, [np.inf]])
@@ -114,6 +132,6 @@ def phase_errors(solutions_h5: str, truth_h5: str, direction: str) -> np.ndarray
     true_avg = np.angle(np.array([true[which == k].mean(axis=0) for k in range(len(t_fast))]))
     it = np.clip(np.searchsorted(slow.axes["time"], t_fast), 0, len(slow.axes["time"]) - 1)
     jf = np.argmin(np.abs(slow.axes["freq"][None, :] - f_fast[:, None]), axis=1)
-    solved = fast.values[..., 0] + slow.values[..., 0][it][:, jf]
+    solved = fast_values + _ordered(slow)[it][:, jf]
     err = (solved - solved[:, :, :1]) - (true_avg - true_avg[:, :, :1])
     return np.angle(np.exp(1j * err))

@@ -158,6 +158,30 @@ def _directions(settings: dict, bands: list[BandInfo]) -> tuple[list, list | Non
     return chosen, chosen
 
 
+def selfcal_failures(dir_working: Path, plan: dict) -> list[str]:
+    """One line per selfcal that failed its check, and which solutions its facet was imaged
+    with (skip_selfcal_check: none)."""
+    import json
+
+    lines = []
+    for stage, p in plan["steps"]["selfcal"].items():
+        summary_path = dir_working / p["out_dir"] / "selfcal.json"
+        if p["skip_selfcal_check"] or not summary_path.is_file():
+            continue
+        summary = json.loads(summary_path.read_text())
+        if summary.get("ok", True):
+            continue
+        v = summary.get("verification", {})
+        why = (f"residual peak {v['peak_pre_jy']:.3g} -> {v['peak_post_jy']:.3g} Jy/beam" if v and not v["ok"]
+               else "final selfcal image's dynamic range below the first image's")
+        name = p["direction"]["name"]
+        image_json = dir_working / "results" / "facetimage" / name / "facetimage.json"
+        lent = json.loads(image_json.read_text())["solutions_from"] if image_json.is_file() else None
+        used = f"; imaged with {lent}'s solutions" if lent and lent != name else ""
+        lines.append(f"selfcal of {stage} failed its check ({why}); its model was not subtracted{used}")
+    return lines
+
+
 def _pause_for_inspection(dir_working: Path, directions_file: str) -> bool:
     """Factor's ``interactive = True``: show where the directions and facets are, ask to go on."""
     print(f"Directions file: {directions_file}\nFacet regions: {dir_working / 'regions' / 'facets_ds9.reg'}\n"
@@ -296,7 +320,7 @@ def _run(args, settings: dict, plan: dict, extra: dict, dir_working: Path, to_de
         log.info("%d band(s), %d direction(s) (%d processed) in %d selfcal group(s)", len(plan["bands"]),
                  len(plan["directions"]), sum(d["processed"] for d in plan["directions"]), len(plan["groups"]))
         for note in plan["notes"]:
-            log.warning("facets: %s", note)
+            log.warning("%s", note)
         log.info("facets written to %s", dir_working / "regions" / "facets_ds9.reg")
 
         targets = stop_after_targets(plan, args.stop_after) if args.stop_after is not None else None
@@ -326,6 +350,8 @@ def _run(args, settings: dict, plan: dict, extra: dict, dir_working: Path, to_de
             if not report:
                 log.error("the workflow failed (exit %d); see %s", rc, dir_working / "factor.log")
             return 1
+        for line in selfcal_failures(dir_working, plan):
+            log.warning(line)
         if targets is not None:
             log.info("stopped after %d selfcal group(s) as requested (-s); run again without -s to continue",
                      args.stop_after)

@@ -21,9 +21,10 @@ from ..skymodel import read_skymodel
 def prepare_band(
     ms_in: str, ms_out: str, centre_deg: tuple[float, float], freqstep: int, timestep: int,
     add_model: str | None, add_h5: str | None, apply_h5: str | None, direction: str,
-    log: Path | None, threads: int, apply_direction: str | None = None,
+    log: Path | None, threads: int, apply_direction: str | None = None, apply_soltabs: list[str] | None = None,
 ) -> None:
-    """One band of one time chunk → phase-shifted, model added, corrected, averaged MS."""
+    """One band of one time chunk → phase-shifted, model added, corrected (``apply_soltabs``
+    of ``apply_h5``, default all), averaged MS."""
     if add_model and not read_skymodel(add_model):
         add_model = None  # nothing of the model falls in this direction
     steps = ["shift"]
@@ -42,7 +43,7 @@ def prepare_band(
             args.update({"add.type": "predict", "add.sourcedb": add_model, "add.operation": "add"})
     if apply_h5:
         steps.append("apply")
-        args.update({"apply.type": "applycal", **applycal_settings("apply.", apply_h5, direction=apply_direction or direction)})
+        args.update({"apply.type": "applycal", **applycal_settings("apply.", apply_h5, apply_soltabs, direction=apply_direction or direction)})
     if freqstep > 1 or timestep > 1:
         steps.append("avg")
         args.update({"avg.type": "averager", "avg.freqstep": freqstep, "avg.timestep": timestep})
@@ -65,13 +66,15 @@ def concat_bands(band_ms: list[str | None], ms_out: str, log: Path | None, threa
         shutil.rmtree(m, ignore_errors=True)
 
 
-def prepare(
+def prepare_blocks(
     residual: list[list[str | None]], models: list[str | None], out_dir: Path, prefix: str,
     centre_deg: tuple[float, float], freqstep: int, timestep: int, add_h5: str | None,
     apply_h5: str | None, direction: str, log: Path | None, threads: int, apply_direction: str | None = None,
-) -> list[str]:
+    blocks: list[list[int]] | None = None, apply_soltabs: list[str] | None = None,
+) -> list[list[str]]:
     """``residual[i][k]``: MS of time chunk i, band slot k (None for a gap); ``models[k]`` per band.
-    Returns one MS per time chunk."""
+    Returns one MS per time chunk and block of band slots (``blocks``, default: all bands in
+    one), as Factor sorted selfcal data per time chunk and TEC block."""
     out_dir.mkdir(parents=True, exist_ok=True)
     outputs = []
     for i, bands in enumerate(residual):
@@ -82,9 +85,23 @@ def prepare(
                 continue
             part = str(out_dir / f"{prefix}_t{i}_b{k}.ms")
             prepare_band(ms, part, centre_deg, freqstep, timestep, models[k], add_h5, apply_h5, direction, log,
-                         threads, apply_direction)
+                         threads, apply_direction, apply_soltabs)
             parts.append(part)
-        out = str(out_dir / f"{prefix}_t{i}.ms")
-        concat_bands(parts, out, log, threads)
-        outputs.append(out)
+        row = []
+        for j, block in enumerate(blocks or [list(range(len(bands)))]):
+            suffix = f"_blk{j}" if blocks and len(blocks) > 1 else ""
+            out = str(out_dir / f"{prefix}_t{i}{suffix}.ms")
+            concat_bands([parts[k] for k in block], out, log, threads)
+            row.append(out)
+        outputs.append(row)
     return outputs
+
+
+def prepare(
+    residual: list[list[str | None]], models: list[str | None], out_dir: Path, prefix: str,
+    centre_deg: tuple[float, float], freqstep: int, timestep: int, add_h5: str | None,
+    apply_h5: str | None, direction: str, log: Path | None, threads: int, apply_direction: str | None = None,
+) -> list[str]:
+    """One MS per time chunk with all bands (see ``prepare_blocks``)."""
+    return [row[0] for row in prepare_blocks(residual, models, out_dir, prefix, centre_deg, freqstep, timestep, add_h5,
+                                             apply_h5, direction, log, threads, apply_direction)]

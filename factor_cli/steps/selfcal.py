@@ -1,10 +1,19 @@
 """facetselfcal: self-calibration of one direction, then its improved facet model.
 
-Cycles (factor.md §5.4, with DDECal as in Rapthor):
+Cycles (factor.md §5.4, with DDECal as in Rapthor), on the calibrator data sorted per time
+chunk and TEC block (``TEC_block_MHz``):
   0  image the phase-shifted calibrator data (DI model of the calibrator region added back)
-  1  fast phase solve (scalarphase) against the sky model of the calibrator box → apply → image
+  1  fast phase solve against the sky model of the calibrator box → apply → image
   2  fast phase solve against the clean components of image 1 → apply → image
   3  fast phases + slow complex gains (smoothness-constrained) against image 2 → apply → image
+  4… Factor's amplitude loop: cycle 3 again against the latest image, up to
+     ``max_selfcal_loops`` (``target_max_selfcal_loops`` for the target's direction) times,
+     while the image improves (convergence.py: dynamic range or min/max ratio by 1.25 %);
+     the solutions of the best image are kept.
+Fast phases are TEC+phase (DDECal ``tecandphase``: the ionosphere's dispersive delay plus a
+common phase, two parameters per station instead of one per channel) when every TEC block
+has the bandwidth and channels for it, scalar phases per channel otherwise.  Slow gain
+amplitudes are smoothed and normalised before they are applied (amplitudes.py).
 Cycle 1 solves against the sky model (the DI model, or the previous pass's improved model)
 rather than image 0: phase-only selfcal started from an image keeps the position shift the
 ionosphere gave the calibrator (a phase gradient over the array is degenerate with position),
@@ -15,9 +24,13 @@ the solutions applied.  Its clean components inside the facet, plus those of Fac
 medium-resolution image of what the first model left (cell x4, taper, robust 0), are the
 improved facet model that facetsub subtracts.  Without the medium-resolution part the
 residual of extended and faint emission dominated the short baselines (4.5x thermal on
-baselines < 1500 lambda against 3.2x on all).  ``selfcal.json`` records per-cycle image noise and peak, the
-solution intervals, and whether the selfcal passed its check (the final image's dynamic range
-must not be worse than the first image's).
+baselines < 1500 lambda against 3.2x on all).
+The selfcal passes when Factor's verification passes (verification.py: the residual after
+replacing the old model by the new one, imaged at low resolution on the middle band, has no
+peak above 0.75 Jy/beam and has not grown more than 4x) and the final selfcal image's dynamic
+range is not worse than the first image's.  ``selfcal.json`` records per-cycle image
+statistics, the loop, the solution intervals and both checks; PNGs of every selfcal image,
+of the verification images and of the solutions per station sit beside it.
 """
 
 from __future__ import annotations
@@ -28,32 +41,35 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from astropy.io import fits
 
 from .. import calibration as cal
+from .. import solution_plots as plots
+from .. import verification
+from ..convergence import (
+    AMPLITUDE_LOOP_FACTOR,
+    PHASE_LOOP_FACTOR,
+    ImageStats,
+    image_stats,
+    improved,
+)
 from ..engines import run_dp3
 from ..facets import discs_mask, plane_coordinates, polygon_mask
 from ..imaging import (
     ImagingSettings,
     cal_image_size,
     clean_components,
-    image_rms,
     image_wcs,
     optimum_size,
     write_mask,
     wsclean,
 )
+from ..preaverage import COLUMN as PREAVG_COLUMN
+from ..preaverage import preaverage
 from ..skymodel import read_skymodel, write_skymodel
-from .facetdata import prepare
-from .state import subtracted
+from .facetdata import prepare, prepare_blocks
+from .state import passed, subtracted
+from .subtract import replacement
 from .workspace import fresh
-
-
-def _image_stats(path: str) -> dict[str, float]:
-    data = np.squeeze(fits.getdata(path))
-    rms = image_rms(path)
-    peak = float(np.nanmax(data))
-    return {"rms_jy": rms, "peak_jy": peak, "dynamic_range": peak / rms if rms > 0 else 0.0}
 
 
 def run(p: dict, log: Path) -> None:
@@ -69,8 +85,19 @@ def run(p: dict, log: Path) -> None:
     state = subtracted(p["history"], p["skip_selfcal_check"])
     cal_models = [_cal_box_model(m, d, work / f"calmodel_b{k}.skymodel") if m else None
                   for k, m in enumerate(state["models"])]
-    cal_ms = prepare(p["residual"], cal_models, work, "cal", centre, p["freqstep"], 1,
-                     state["h5"], None, name, log, threads)
+    # preapply_first_cal_phases: the first calibrator's phases (TEC, fast and slow phases) are
+    # applied before solving, so this direction solves only for what differs from them.
+    pre = next((c for c in p.get("preapply", []) if passed(c, p["skip_selfcal_check"])), None)
+    pre_tabs = [t for t in ("tec000", "phase000", "phase001") if pre and cal.has_soltab(pre["h5"], t)]
+    cal_ms = prepare_blocks(p["residual"], cal_models, work, "cal", centre, p["freqstep"], 1,
+                            state["h5"], pre["h5"] if pre else None, name, log, threads,
+                            apply_direction=pre["name"] if pre else None, blocks=p["tec_blocks"], apply_soltabs=pre_tabs)
+    all_ms = [m for row in cal_ms for m in row]
+    fast_column = "DATA"
+    if p.get("preaverage_bandwidth_hz"):  # a faint calibrator: fast solves on smoothed data
+        for ms in all_ms:
+            preaverage(ms, p["preaverage_bandwidth_hz"])
+        fast_column = PREAVG_COLUMN
 
     cell = p["cellsize_arcsec"]
     size = cal_image_size(p["min_cal_imsize"], d["cal_size_deg"], cell)
@@ -79,46 +106,83 @@ def run(p: dict, log: Path) -> None:
                           multiscale=p["multiscale"], multiscale_scales=_scales(p.get("multiscale_scales")),
                           idg_mode=p.get("idg_mode"), baseline_averaging_wavelengths=p.get("bl_avg_wavelengths", 0.0))
     solver = cal.SolverSettings(**p["solver"])
-    cycles = []
+    slow_solver = replace(solver, maxiter=max(solver.maxiter, 150))
+    fast_tabs = ["tec000", "phase000"] if p["fast_mode"] == "tecandphase" else ["phase000"]
+    cycles: list[dict] = []
 
-    def image(cycle: int, column: str, auto_mask: float) -> str:
-        products = wsclean(cal_ms, str(work / f"image_c{cycle}"), replace(img, auto_mask=auto_mask),
+    def image(cycle: int, column: str, auto_mask: float, taper_arcsec: float = 0.0) -> ImageStats:
+        products = wsclean(all_ms, str(work / f"image_c{cycle}"), replace(img, auto_mask=auto_mask, taper_arcsec=taper_arcsec),
                            data_column=column, log=log, threads=threads)
-        stats = _image_stats(products["image"])
-        cycles.append({"cycle": cycle, **stats})
+        stats = image_stats(products["image"])
+        cycles.append({"cycle": cycle, "rms_jy": stats.rms_jy, "peak_jy": stats.peak_jy,
+                       "dynamic_range": stats.dynamic_range, "minmax": stats.minmax})
         shutil.copyfile(products["image"], out / f"selfcal_image_c{cycle}.fits")
-        return products["image"]
+        return stats
 
-    image(0, "DATA", 5.0)
+    def solve_fast(cycle: int, column_out: str) -> list[list[str]]:
+        files = []
+        for i, row in enumerate(cal_ms):
+            files.append([])
+            for b, ms in enumerate(row):
+                h5 = str(work / f"fast_c{cycle}_t{i}_b{b}.h5")
+                cal.solve(ms, h5, p["fast_mode"], p["solint_fast"], p["nchan_fast"], solver, fast_column, log=log, threads=threads)
+                cal.apply(ms, h5, fast_tabs, "DATA", column_out, log=log, threads=threads)
+                files[-1].append(h5)
+        return files
+
+    def solve_slow(cycle: int) -> list[list[str]]:
+        files = []
+        for i, row in enumerate(cal_ms):
+            files.append([])
+            for b, ms in enumerate(row):
+                h5 = str(work / f"slow_c{cycle}_t{i}_b{b}.h5")
+                cal.solve(ms, h5, "scalar", p["solint_slow"], p["nchan_slow"], slow_solver, "CORRECTED_PHASE",
+                          smoothness_hz=p["smoothness_hz"], log=log, threads=threads)
+                cal.add_smoothed_amplitudes(h5, p["spline_smooth2d"])
+                cal.apply(ms, h5, ["amplitude001", "phase000"], "CORRECTED_PHASE", "CORRECTED_DATA", log=log, threads=threads)
+                files[-1].append(h5)
+        return files
+
+    # multires_selfcal: the first images tapered to 20" and 10" so the first phase solves see
+    # only the compact, bright structure; then a phase-only loop at full resolution.
+    tapers = (20.0, 10.0, 0.0) if p.get("multires") else (0.0, 0.0, 0.0)
+    first = image(0, "DATA", 5.0, tapers[0])
     anchor = next((m for m in reversed(cal_models) if m and read_skymodel(m)), None)
     if anchor:  # replace image 0's model by the sky model (see the module docstring)
-        for ms in cal_ms:
+        for ms in all_ms:
             cal.predict(ms, anchor, "MODEL_DATA", log=log, threads=threads)
-    fast_h5: list[str] = []
     for cycle in (1, 2):
-        fast_h5 = []
-        for i, ms in enumerate(cal_ms):
-            h5 = str(work / f"fast_c{cycle}_t{i}.h5")
-            cal.solve(ms, h5, "scalarphase", p["solint_fast"], p["nchan_fast"], solver, "DATA", log=log, threads=threads)
-            cal.apply(ms, h5, ["phase000"], "DATA", "CORRECTED_DATA", log=log, threads=threads)
-            fast_h5.append(h5)
-        image(cycle, "CORRECTED_DATA", 4.0 - 0.5 * cycle)
+        solve_fast(cycle, "CORRECTED_DATA")
+        stats = image(cycle, "CORRECTED_DATA", 4.0 - 0.5 * cycle, tapers[cycle])
+    cycle = 2
+    phase_loop = {"iterations": 0}
+    if p.get("multires"):
+        for cycle in range(3, 3 + p["max_loops"]):
+            solve_fast(cycle, "CORRECTED_DATA")
+            new = image(cycle, "CORRECTED_DATA", 3.0)
+            phase_loop["iterations"] += 1
+            if phase_loop["iterations"] > 1 and not improved(new, stats, PHASE_LOOP_FACTOR):
+                break
+            stats = new
 
-    fast_h5, slow_h5 = [], []
-    for i, ms in enumerate(cal_ms):
-        fh5 = str(work / f"fast_c3_t{i}.h5")
-        sh5 = str(work / f"slow_c3_t{i}.h5")
-        cal.solve(ms, fh5, "scalarphase", p["solint_fast"], p["nchan_fast"], solver, "DATA", log=log, threads=threads)
-        cal.apply(ms, fh5, ["phase000"], "DATA", "CORRECTED_PHASE", log=log, threads=threads)
-        cal.solve(ms, sh5, "scalar", p["solint_slow"], p["nchan_slow"], replace(solver, maxiter=max(solver.maxiter, 150)),
-                  "CORRECTED_PHASE", smoothness_hz=p["smoothness_hz"], log=log, threads=threads)
-        cal.apply(ms, sh5, ["amplitude000", "phase000"], "CORRECTED_PHASE", "CORRECTED_DATA", log=log, threads=threads)
-        fast_h5.append(fh5)
-        slow_h5.append(sh5)
-    image(3, "CORRECTED_DATA", 3.0)
+    cycle += 1
+    fast_h5 = solve_fast(cycle, "CORRECTED_PHASE")
+    slow_h5 = solve_slow(cycle)
+    best, best_cycle = image(cycle, "CORRECTED_DATA", 3.0), cycle
+    loop = {"max_loops": p["max_loops"], "iterations": 0, "stopped": "max_selfcal_loops reached"}
+    for cycle in range(best_cycle + 1, best_cycle + 1 + p["max_loops"]):
+        fast_i, slow_i = solve_fast(cycle, "CORRECTED_PHASE"), solve_slow(cycle)
+        stats = image(cycle, "CORRECTED_DATA", 3.0)
+        loop["iterations"] += 1
+        if not improved(stats, best):
+            loop["stopped"] = f"converged: cycle {cycle} did not improve on cycle {best_cycle} by {AMPLITUDE_LOOP_FACTOR - 1:.2%}"
+            break
+        best, best_cycle, fast_h5, slow_h5 = stats, cycle, fast_i, slow_i
+    loop["kept_cycle"] = best_cycle
 
     solutions = out / "solutions.h5"
-    cal.combine(fast_h5, slow_h5, str(solutions), name, d["ra_deg"], d["dec_deg"])
+    cal.combine(fast_h5, slow_h5, str(solutions), name, d["ra_deg"], d["dec_deg"], spline=p["spline_smooth2d"],
+                preapply=pre["h5"] if pre else None)
 
     # Improved model of the whole facet: residual + DI facet model, corrected, imaged in the facet.
     facet = d["facet"]
@@ -141,17 +205,43 @@ def run(p: dict, log: Path) -> None:
     comps += _medium_resolution_model(facet_ms, facet, img, fsize, work, name, log, threads)
     write_skymodel(out / "facet_model.skymodel", comps, {name: fcentre})
 
-    first, last = cycles[0], cycles[-1]
-    ok = bool(np.isfinite(last["rms_jy"]) and last["dynamic_range"] >= first["dynamic_range"])
+    check = _verify(p, state, str(out / "facet_model.skymodel"), str(solutions), name, work, out, log, threads)
+    dr_ok = bool(np.isfinite(best.rms_jy) and best.dynamic_range >= first.dynamic_range)
     summary = {
-        "direction": name, "ok": ok, "cycles": cycles, "cal_imsize": size,
+        "direction": name, "ok": check.ok and dr_ok, "cycles": cycles, "amplitude_loop": loop, "multires_phase_loop": phase_loop, "cal_imsize": size,
+        "fast_mode": p["fast_mode"], "tec_blocks": p["tec_blocks"], "preapplied_from": pre["name"] if pre else None,
+        "preaveraged": bool(p.get("preaverage_bandwidth_hz")),
         "solint_fast": p["solint_fast"], "solint_slow": p["solint_slow"],
-        "n_facet_components": len(comps),
-        "check": "final selfcal image dynamic range >= first image's",
+        "n_facet_components": len(comps), "verification": check.as_dict(), "dynamic_range_ok": dr_ok,
+        "check": "verification (residual peak after replacement <= max_peak_jy and <= max_ratio x before) "
+                 "and kept selfcal image dynamic range >= first image's",
     }
     (out / "selfcal.json").write_text(json.dumps(summary, indent=1))
+    plots.selfcal_images(sorted(out.glob("selfcal_image_c*.fits")) + [out / "verify_pre.fits", out / "verify_post.fits"])
+    plots.solutions(str(solutions), out / "solutions")
     if not p.get("keep_work", False):
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _verify(p: dict, state: dict, new_model: str, solutions: str, name: str, work: Path, out: Path,
+            log: Path, threads: int) -> verification.Verification:
+    """Factor's verification on the middle band: residual before and after the replacement."""
+    v = p["verify"]
+    slot = v["slot"]
+    pre, post = [], []
+    steps, args = replacement(state["models"][slot], state["h5"], new_model, solutions, name)
+    for i, row in enumerate(p["residual"]):
+        if row[slot] is None:
+            continue
+        pre.append(str(work / f"verify_pre_t{i}.ms"))
+        post.append(str(work / f"verify_post_t{i}.ms"))
+        verification.averaged(row[slot], pre[-1], [], {}, v["freqstep"], v["timestep"], log, threads)
+        verification.averaged(row[slot], post[-1], steps, args, v["freqstep"], v["timestep"], log, threads)
+    images = [verification.image(ms, str(work / f"verify_{kind}"), v["min_uv_lambda"], log, threads)
+              for kind, ms in (("pre", pre), ("post", post))]
+    shutil.copyfile(images[0], out / "verify_pre.fits")
+    shutil.copyfile(images[1], out / "verify_post.fits")
+    return verification.verify(images[0], images[1], v["max_peak_jy"], v["max_ratio"])
 
 
 def _subtract_into(facet_ms: list[str], comps: list, column_in: str, column_out: str, path: Path,

@@ -41,20 +41,31 @@ def run(p: dict, log: Path) -> None:
             raise SelfcalFailed(
                 f"selfcal of {direction} failed its check ({summary['check']}); set "
                 "exit_on_selfcal_failure = False to continue with the nearest successful solutions")
+        with open(log, "a") as fh:
+            fh.write(f"selfcal of {direction} failed its check: the residual is passed on unchanged\n")
     else:
         state = subtracted(p["history"], p["skip_selfcal_check"])
-        old_model = state["models"][p["slot"]]
-        if old_model and read_skymodel(old_model):
-            steps.append("add")
-            if state["h5"]:
-                args.update({"add.type": "h5parmpredict", "add.sourcedb": old_model, "add.operation": "add",
-                             "add.directions": [f"[{direction}]"], **applycal_settings("add.applycal.", state["h5"])})
-            else:
-                args.update({"add.type": "predict", "add.sourcedb": old_model, "add.operation": "add"})
-        if read_skymodel(p["new_model"]):
-            steps.append("sub")
-            args.update({"sub.type": "h5parmpredict", "sub.sourcedb": p["new_model"], "sub.operation": "subtract",
-                         "sub.directions": [f"[{direction}]"], **applycal_settings("sub.applycal.", p["solutions"])})
+        steps, more = replacement(state["models"][p["slot"]], state["h5"], p["new_model"], p["solutions"], direction)
+        args.update(more)
     args["steps"] = steps
     run_dp3(args, log=log, threads=p["threads"])
 
+
+def replacement(old_model: str | None, old_h5: str | None, new_model: str, new_h5: str,
+                direction: str) -> tuple[list[str], dict[str, object]]:
+    """DP3 steps adding back the old model (corrupted by its solutions, if any) and
+    subtracting the new one corrupted by the new solutions."""
+    steps: list[str] = []
+    args: dict[str, object] = {}
+    if old_model and read_skymodel(old_model):
+        steps.append("add")
+        if old_h5:
+            args.update({"add.type": "h5parmpredict", "add.sourcedb": old_model, "add.operation": "add",
+                         "add.directions": [f"[{direction}]"], **applycal_settings("add.applycal.", old_h5)})
+        else:
+            args.update({"add.type": "predict", "add.sourcedb": old_model, "add.operation": "add"})
+    if read_skymodel(new_model):
+        steps.append("sub")
+        args.update({"sub.type": "h5parmpredict", "sub.sourcedb": new_model, "sub.operation": "subtract",
+                     "sub.directions": [f"[{direction}]"], **applycal_settings("sub.applycal.", new_h5)})
+    return steps, args

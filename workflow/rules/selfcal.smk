@@ -2,6 +2,7 @@ rule facetselfcal:
     input:
         residual=lambda wc: flat_residual(STEPS["selfcal"][wc.stage]["residual"]),
         history=lambda wc: history_files(STEPS["selfcal"][wc.stage]["history"]),
+        preapply=lambda wc: [f for c in STEPS["selfcal"][wc.stage]["preapply"] for f in (c["h5"], c["selfcal_json"])],
     output:
         **selfcal_outputs("{stage}"),
     params:

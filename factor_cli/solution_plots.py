@@ -1,0 +1,75 @@
+"""PNG products of a selfcal: every selfcal and verification image, and the solutions with
+one panel per station (as LoSoTo's plot operation draws them), so a direction can be judged
+without opening FITS or H5parm files."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from astropy.io import fits  # noqa: E402
+
+from .h5parm import read_soltab  # noqa: E402
+
+UNITS = {"tec": "TECU", "phase": "rad", "amplitude": ""}
+
+
+def selfcal_images(paths: list[Path]) -> list[Path]:
+    """``<image>.png`` beside every existing FITS image, linear scale -3σ..+15σ."""
+    written = []
+    for path in paths:
+        if not Path(path).is_file():
+            continue
+        data = np.squeeze(fits.getdata(path)).astype(float)
+        finite = data[np.isfinite(data)]
+        if finite.size == 0:
+            continue
+        sigma = 1.4826 * np.median(np.abs(finite - np.median(finite))) or float(np.std(finite)) or 1.0
+        fig, ax = plt.subplots(figsize=(6, 6))
+        ax.imshow(data, origin="lower", cmap="gray_r", vmin=-3 * sigma, vmax=15 * sigma)
+        ax.set_title(f"{Path(path).stem}  (peak {np.nanmax(data):.3g} Jy/beam, rms {sigma:.2g})", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        png = Path(path).with_suffix(".png")
+        fig.savefig(png, dpi=90, bbox_inches="tight")
+        plt.close(fig)
+        written.append(png)
+    return written
+
+
+def solutions(h5: str, prefix: Path) -> list[Path]:
+    """``<prefix>_<soltab>.png``: each soltab against time, a panel per station, a line per
+    frequency (channel or TEC block)."""
+    import h5py
+
+    with h5py.File(h5, "r") as fh:
+        names = [k for k in fh["sol000"] if isinstance(fh["sol000"][k], h5py.Group)]
+    written = []
+    for name in sorted(names):
+        table = read_soltab(h5, name)
+        axes = list(table.axes)
+        values = np.moveaxis(table.values, [axes.index("time"), axes.index("ant")], [0, 1])
+        values = values.reshape(values.shape[0], values.shape[1], -1)  # time, ant, rest (freq × dir × pol)
+        times = (table.axes["time"] - table.axes["time"][0]) / 3600.0
+        ants = table.axes["ant"]
+        ncol = min(4, len(ants))
+        nrow = math.ceil(len(ants) / ncol)
+        fig, axs = plt.subplots(nrow, ncol, figsize=(3.2 * ncol, 2.2 * nrow), sharex=True, sharey=True, squeeze=False)
+        for k, ant in enumerate(ants):
+            ax = axs[k // ncol][k % ncol]
+            ax.plot(times, values[:, k, :], ".", ms=2)
+            ax.set_title(str(ant), fontsize=8)
+        for ax in axs.flat[len(ants):]:
+            ax.set_visible(False)
+        fig.supxlabel("time since start (h)")
+        fig.supylabel(f"{name} {UNITS.get(table.soltype, '')}")
+        png = Path(f"{prefix}_{name}.png")
+        fig.savefig(png, dpi=80, bbox_inches="tight")
+        plt.close(fig)
+        written.append(png)
+    return written

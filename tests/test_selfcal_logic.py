@@ -1,0 +1,131 @@
+"""Self-calibration rules without the engines: TEC blocks, the solve mode, amplitude
+smoothing, the loop's convergence test and the verification thresholds (factor.md §5.1,
+§5.5, §5.8)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from factor_cli.amplitudes import smooth
+from factor_cli.averaging import fast_solve_mode, tec_blocks, verify_steps
+from factor_cli.convergence import ImageStats, image_stats, improved, robust_rms
+from factor_cli.verification import Verification
+
+
+def test_tec_blocks_follow_factors_rule():
+    assert tec_blocks([True], 8e6, 10.0) == [[0]]
+    assert tec_blocks([True, True], 4e6, 10.0) == [[0, 1]]                # 8 MHz: one block
+    assert tec_blocks([True] * 8, 2e6, 5.0) == [[0, 1, 2], [3, 4, 5], [6, 7]]  # last partial block < half: merged
+    assert tec_blocks([True, True, False, True], 4e6, 10.0) == [[0, 1], [3]]   # a gap at a block end is trimmed
+    assert tec_blocks([True] * 4, 4e6, 1.0) == [[0], [1], [2], [3]]        # blocks of at least 2 MHz
+
+
+def test_tec_needs_bandwidth_and_channels():
+    assert fast_solve_mode([[0]], [True], 4, 8e6) == "tecandphase"
+    assert fast_solve_mode([[0]], [True], 2, 8e6) == "scalarphase"
+    assert fast_solve_mode([[0]], [True], 8, 1e6) == "scalarphase"
+    assert fast_solve_mode([[0, 1], [3]], [True, True, False, True], 1, 4e6) == "scalarphase"
+
+
+def test_verification_averaging_is_about_2_mhz_and_120_s():
+    assert verify_steps(0.5e6, 8, 10.0) == (4, 12)
+    assert verify_steps(2e6, 4, 40.0) == (1, 3)
+    assert verify_steps(0.195e6, 64, 8.0) == (8, 15)
+
+
+def test_smoothing_reduces_noise_keeps_shape_and_normalises():
+    rng = np.random.default_rng(3)
+    nt, nf, na = 48, 8, 6
+    t = np.arange(nt)
+    true = (1 + 0.15 * np.sin(t / 7.0))[:, None, None] * np.linspace(0.85, 1.15, na)[None, None, :] * np.ones((nt, nf, na))
+    noisy = true * np.exp(rng.normal(0, 0.05, true.shape))
+    noisy[7, 3, 2] = 8.0         # an outlier
+    weights = np.ones_like(noisy)
+    weights[20:24, :, 4] = 0     # flagged solutions
+    noisy[20:24, :, 4] = np.nan
+    for spline in (True, False):
+        out = smooth(noisy, weights, ["time", "freq", "ant"], spline=spline)
+        assert np.isfinite(out).all() and out.shape == noisy.shape
+        assert np.exp(np.mean(np.log(out[weights > 0]))) == pytest.approx(1.0, abs=1e-9)
+        scale = np.exp(np.mean(np.log(true[weights > 0])))
+        err = np.log(out * scale / true)
+        assert np.std(err) < 0.6 * np.std(np.log(noisy[weights > 0] / true[weights > 0]))
+        assert abs(err[7, 3, 2]) < 0.1                                      # the outlier is replaced
+        assert np.abs(err[20:24, :, 4]).max() < (0.1 if spline else 0.25)  # flagged gaps filled
+
+
+def test_convergence_continues_only_on_a_1p25_percent_improvement():
+    base = ImageStats(rms_jy=1e-3, peak_jy=1.0, dynamic_range=1000.0, minmax=0.05)
+    assert improved(ImageStats(1e-3, 1.0, 1013.0, 0.05), base)
+    assert not improved(ImageStats(1e-3, 1.0, 1012.0, 0.05), base)
+    assert improved(ImageStats(1e-3, 1.0, 1000.0, 0.049), base)
+    assert not improved(ImageStats(1e-3, 1.0, 990.0, 0.0499), base)
+
+
+def test_image_stats_measure_noise_without_the_source(tmp_path):
+    rng = np.random.default_rng(1)
+    data = rng.normal(0, 0.01, (256, 256))
+    data[100:103, 100:103] = 5.0
+    data[50, 50] = -0.2
+    path = tmp_path / "img.fits"
+    fits.PrimaryHDU(data[None, None]).writeto(path)
+    stats = image_stats(str(path))
+    assert stats.rms_jy == pytest.approx(0.01, rel=0.05)
+    assert stats.dynamic_range == pytest.approx(500, rel=0.05)
+    assert stats.minmax == pytest.approx(0.2 / 5.0, rel=0.01)
+    assert robust_rms(np.array([np.nan])) != robust_rms(np.array([np.nan]))  # nan
+
+
+def test_verification_thresholds():
+    assert Verification(0.1, 0.3, 0.75, 4.0).ok
+    assert not Verification(0.1, 0.8, 0.75, 4.0).ok    # residual too bright
+    assert not Verification(0.05, 0.25, 0.75, 4.0).ok  # grew more than 4x
+    assert Verification(0.05, 0.25, 0.75, 6.0).ok
+
+
+def test_preaveraging_smooths_short_baselines_more_and_keeps_flags():
+    from factor_cli.preaverage import smooth_baseline, time_sigma_s
+
+    assert time_sigma_s(np.array(1.0), 150e6) > 4 * time_sigma_s(np.array(25.0), 150e6)
+    rng = np.random.default_rng(0)
+    times = np.arange(200) * 10.0
+    freqs = 150e6 + np.arange(4) * 0.2e6
+    signal = np.exp(1j * 0.5 * np.sin(times / 600.0))[:, None, None] * np.ones((1, 4, 4))
+    noisy = signal + (rng.normal(0, 0.5, signal.shape) + 1j * rng.normal(0, 0.5, signal.shape))
+    flags = np.zeros(signal.shape, bool)
+    flags[50, 2, :] = True
+    weights = np.ones(signal.shape)
+    errors = {}
+    for km in (0.5, 60.0):
+        out = smooth_baseline(noisy, flags, weights, times, freqs, km, 2e6)
+        errors[km] = np.std(out - signal)
+        assert out[50, 2, 0] == noisy[50, 2, 0]  # a flagged sample is left as it was
+    assert errors[0.5] < 0.35 * np.std(noisy - signal)   # strongly smoothed, the slow phase kept
+    assert errors[60.0] > 1.5 * errors[0.5]              # long baselines keep their resolution
+
+
+def test_preaverage_writes_the_smoothed_column(tiny_obs, tmp_path):
+    import shutil
+
+    from casacore import tables as ct
+
+    from factor_cli.preaverage import COLUMN, preaverage
+
+    ms = tmp_path / "cal.ms"
+    shutil.copytree(tiny_obs / "sim.ms", ms)
+    preaverage(str(ms), 2e6)
+    with ct.table(str(ms), ack=False) as t:
+        data, smoothed = t.getcol("DATA")[:, :, 0], t.getcol(COLUMN)[:, :, 0]
+        length = np.linalg.norm(t.getcol("UVW"), axis=1)
+        a1, a2 = t.getcol("ANTENNA1"), t.getcol("ANTENNA2")
+    cross = a1 != a2
+
+    def roughness(rows):  # time-to-time scatter after / before smoothing, one baseline
+        return np.std(np.diff(smoothed[rows], axis=0)) / np.std(np.diff(data[rows], axis=0))
+
+    shortest = np.flatnonzero(cross & (a1 == a1[cross][np.argmin(length[cross])]) & (a2 == a2[cross][np.argmin(length[cross])]))
+    longest = np.flatnonzero(cross & (a1 == a1[cross][np.argmax(length[cross])]) & (a2 == a2[cross][np.argmax(length[cross])]))
+    assert roughness(shortest) < 0.7
+    assert roughness(longest) > roughness(shortest)
