@@ -27,7 +27,7 @@ import numpy as np
 
 from factor_cli.engines import run_wsclean
 from factor_cli.imaging import image_rms
-from factor_cli.quality import fitted_flux, phase_errors, source_free_rms
+from factor_cli.quality import amplitude_errors, fitted_flux, phase_errors, source_free_rms
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -102,14 +102,21 @@ def main() -> int:
     print("\n| rule | jobs' wall s | CPU s sampled by Snakemake's benchmark (misses short engine runs) |\n|---|---|---|")
     for rule in sorted(wall_by_rule, key=lambda r: -wall_by_rule[r]):
         print(f"| {rule} | {wall_by_rule[rule]:.0f} | {cpu_by_rule[rule]:.0f} |")
-    print("\n| calibrator (true flux) | fitted flux pbcor / truth | position offset (arcsec) | phase error rms (rad) |\n|---|---|---|---|")
+    print("\n| calibrator (true flux) | fitted flux pbcor / truth | position offset (arcsec) | phase error rms (rad) "
+          "| slow amplitude error rms | fast mode | amplitude loops | verification peak pre→post (Jy/beam) |"
+          "\n|---|---|---|---|---|---|---|---|")
     for cal in truth["calibrators"]:
         flux, off = fitted_flux(products["mosaic_pbcor"], cal["ra_deg"], cal["dec_deg"])
         freq = float(np.mean([b["ref_freq_hz"] for b in truth["bands"]]))
         true_flux = cal["flux_jy"] * (freq / cal["ref_freq_hz"]) ** cal["spectral_index"][0]
         err = phase_errors(products["solutions"][cal["direction"]], str(run / "truth" / "gains.h5"), cal["direction"])
+        h5 = products["solutions"][cal["direction"]]
+        amp = amplitude_errors(h5, str(run / "truth" / "gains.h5"), cal["direction"])
+        summary = json.loads((Path(h5).parent / "selfcal.json").read_text())
+        v = summary["verification"]
         print(f"| {cal['direction']} ({true_flux:.2f} Jy) | {flux / true_flux:.3f} | {off:.1f} | "
-              f"{np.sqrt(np.mean(err[..., 1:] ** 2)):.3f} |")
+              f"{np.sqrt(np.mean(err[..., 1:] ** 2)):.3f} | {np.sqrt(np.mean(amp ** 2)):.3f} | {summary['fast_mode']} | "
+              f"{summary['amplitude_loop']['iterations']} | {v['peak_pre_jy']:.3f}→{v['peak_post_jy']:.3f} |")
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -135,3 +135,21 @@ def phase_errors(solutions_h5: str, truth_h5: str, direction: str) -> np.ndarray
     solved = fast_values + _ordered(slow)[it][:, jf]
     err = (solved - solved[:, :, :1]) - (true_avg - true_avg[:, :, :1])
     return np.angle(np.exp(1j * err))
+
+
+def amplitude_errors(solutions_h5: str, truth_h5: str, direction: str) -> np.ndarray:
+    """log(solved / true) of the slow amplitudes (amplitude001) per (slow time, freq, station),
+    both normalised to a geometric mean of 1 (selfcal fixes gains only up to a scale), the
+    truth averaged over each slow interval and taken at the nearest frequency."""
+    solved = read_soltab(solutions_h5, "amplitude001")
+    truth = read_soltab(truth_h5, "amplitude000")
+    tdir = list(truth.axes["dir"]).index(f"[{direction}]")
+    idx = [list(truth.axes["ant"]).index(a) for a in solved.axes["ant"]]
+    t_slow, f_slow = solved.axes["time"], solved.axes["freq"]
+    tf = np.argmin(np.abs(truth.axes["freq"][None, :] - f_slow[:, None]), axis=1)
+    true = truth.values[:, tf][:, :, idx, tdir]
+    edges = np.concatenate([[-np.inf], (t_slow[1:] + t_slow[:-1]) / 2, [np.inf]])
+    which = np.searchsorted(edges, truth.axes["time"]) - 1
+    true_avg = np.array([true[which == k].mean(axis=0) for k in range(len(t_slow))])
+    ratio = np.log(_ordered(solved)) - np.log(true_avg)
+    return ratio - np.mean(ratio)

@@ -19,7 +19,7 @@ import pytest
 from factor_cli.engines import run_wsclean
 from factor_cli.facets import separation_deg
 from factor_cli.imaging import image_rms
-from factor_cli.quality import fitted_flux, phase_errors, source_free_rms
+from factor_cli.quality import amplitude_errors, fitted_flux, phase_errors, source_free_rms
 
 from conftest import cli
 
@@ -96,15 +96,17 @@ def test_mosaic_beats_di_only_image_by_four(run, tiny_obs):
     assert dd <= 0.25 * di, (dd, di)
 
 
-def test_mosaic_noise_within_five_times_thermal(run, tiny_obs):
+def test_mosaic_noise_near_thermal(run, tiny_obs):
+    """Measured 2.7x (seed 7, TEC+phase, amplitude loop); 2.9x before them, 3.2x without the
+    medium-resolution model: the bound catches a regression of the selfcal strategy."""
     dd = source_free_rms(run["products"]["mosaic_pbcut"], str(tiny_obs / "truth" / "sky.txt"))
     thermal = image_rms(str(run["ref"] / "noise-image.fits"))
-    assert dd <= 5.0 * thermal, (dd, thermal)
+    assert dd <= 3.2 * thermal, (dd, thermal)
 
 
 def test_calibrator_fluxes_and_positions(run, tiny_truth):
-    """Integrated flux (fit of the restoring beam) in the pbcor mosaic within 10 % of the true
-    intrinsic flux at the image frequency; position within 0.3 of the restoring beam (FWHM,
+    """Integrated flux (fit of the restoring beam) in the pbcor mosaic within 5 % of the true
+    intrinsic flux at the image frequency; position within 0.2 of the restoring beam (FWHM,
     geometric mean of the axes)."""
     from astropy.io import fits
 
@@ -113,8 +115,8 @@ def test_calibrator_fluxes_and_positions(run, tiny_truth):
     for cal in tiny_truth["calibrators"]:
         flux, offset = fitted_flux(run["products"]["mosaic_pbcor"], cal["ra_deg"], cal["dec_deg"])
         true_flux = cal["flux_jy"] * (tiny_truth["bands"][0]["ref_freq_hz"] / cal["ref_freq_hz"]) ** cal["spectral_index"][0]
-        assert flux == pytest.approx(true_flux, rel=0.10), cal["name"]
-        assert offset < 0.3 * beam_arcsec, cal["name"]
+        assert flux == pytest.approx(true_flux, rel=0.05), cal["name"]
+        assert offset < 0.2 * beam_arcsec, cal["name"]
 
 
 def test_every_simulated_calibrator_was_selected(run, tiny_truth):
@@ -129,7 +131,36 @@ def test_recovered_phases_match_truth(run, tiny_obs, tiny_truth):
         d = cal["direction"]
         err = phase_errors(run["products"]["solutions"][chosen_for(run["products"], cal)],
                            str(tiny_obs / "truth" / "gains.h5"), d)
-        assert np.sqrt(np.mean(err[..., 1:] ** 2)) < 0.3, d
+        assert np.sqrt(np.mean(err[..., 1:] ** 2)) < 0.2, d
+
+
+def test_recovered_slow_amplitudes_match_truth(run, tiny_obs, tiny_truth):
+    """The true station gains differ by ~10 % (and drift by 5 %); the smoothed, normalised slow
+    amplitudes recover them to a few per cent (measured 2-4 %)."""
+    for cal in tiny_truth["calibrators"]:
+        err = amplitude_errors(run["products"]["solutions"][chosen_for(run["products"], cal)],
+                               str(tiny_obs / "truth" / "gains.h5"), cal["direction"])
+        assert np.sqrt(np.mean(err ** 2)) < 0.06, cal["direction"]
+
+
+def test_selfcal_products_and_checks(run):
+    """Factor's solution file layout, normalised smoothed amplitudes, the loop and the
+    verification recorded, and the PNGs a user inspects."""
+    from factor_cli.h5parm import read_soltab
+
+    for name, h5 in run["products"]["solutions"].items():
+        out = Path(h5).parent
+        summary = json.loads((out / "selfcal.json").read_text())
+        assert summary["ok"] and summary["verification"]["ok"], name
+        assert summary["verification"]["peak_post_jy"] < summary["verification"]["peak_pre_jy"], name
+        assert 1 <= summary["amplitude_loop"]["iterations"] <= summary["amplitude_loop"]["max_loops"]
+        tabs = {t: read_soltab(h5, t) for t in ("tec000", "phase000", "amplitude000", "amplitude001", "phase001")}
+        assert summary["fast_mode"] == "tecandphase"
+        amp = tabs["amplitude001"].values
+        assert np.exp(np.mean(np.log(amp))) == pytest.approx(1.0, abs=0.01)
+        assert np.std(np.log(amp)) <= np.std(np.log(tabs["amplitude000"].values)) + 1e-6
+        for png in ("selfcal_image_c0.png", "verify_post.png", "solutions_tec000.png", "solutions_amplitude001.png"):
+            assert (out / png).stat().st_size > 1000, (name, png)
 
 
 def test_workflow_is_lint_clean(run):
