@@ -136,6 +136,8 @@ def _on_axes(table: SolutionTable, axes: dict[str, np.ndarray]) -> np.ndarray:
         elif axis == "ant" and axis in axes:
             where = {str(a): i for i, a in enumerate(have)}
             index.append(np.array([where[str(a)] for a in axes[axis]]))
+        elif axis in axes and len(axes[axis]) == len(have):
+            index.append(np.arange(len(have)))
         else:
             index.append(np.array([0]))
     sampled = values[np.ix_(*index)]
@@ -148,9 +150,17 @@ def _on_axes(table: SolutionTable, axes: dict[str, np.ndarray]) -> np.ndarray:
 def _fold_preapply(tables: list[SolutionTable], pre_h5: str) -> None:
     """Add the pre-applied phases of the first calibrator (``preapply_first_cal_phases``) to
     this direction's own, so the solution file holds the full correction."""
-    own = {t.name: t for t in tables}
     pre_tec = read_soltab(pre_h5, "tec000") if has_soltab(pre_h5, "tec000") else None
     pre_fast = read_soltab(pre_h5, "phase000")
+    pre_slow = read_soltab(pre_h5, "phase001")
+    # The sum must be on the finer of the two time grids: the first calibrator (brightest)
+    # usually has the shorter solution interval, and its fine time structure was applied.
+    for i, t in enumerate(tables):
+        if t.name in ("tec000", "phase000"):
+            tables[i] = _on_finer_time(t, pre_fast)
+        elif t.name == "phase001":
+            tables[i] = _on_finer_time(t, pre_slow)
+    own = {t.name: t for t in tables}
     fast = own["phase000"]
     if "tec000" in own and pre_tec is not None:
         own["tec000"].values = own["tec000"].values + _on_axes(pre_tec, own["tec000"].axes)
@@ -161,7 +171,18 @@ def _fold_preapply(tables: list[SolutionTable], pre_h5: str) -> None:
             freq = fast.axes["freq"].reshape([-1 if a == "freq" else 1 for a in fast.axes])
             extra = extra + TEC_TO_PHASE * _on_axes(pre_tec, fast.axes) / freq
         fast.values = fast.values + extra
-    own["phase001"].values = own["phase001"].values + _on_axes(read_soltab(pre_h5, "phase001"), own["phase001"].axes)
+    own["phase001"].values = own["phase001"].values + _on_axes(pre_slow, own["phase001"].axes)
+
+
+def _on_finer_time(table: SolutionTable, other: SolutionTable) -> SolutionTable:
+    """``table`` sampled (nearest, as applycal interpolates) on ``other``'s time axis when that
+    is finer; otherwise unchanged."""
+    if len(other.axes["time"]) <= len(table.axes["time"]):
+        return table
+    axes = dict(table.axes)
+    axes["time"] = other.axes["time"]
+    weights = SolutionTable(table.name, table.soltype, table.axes, np.asarray(table.weights, float), np.ones_like(table.weights))
+    return SolutionTable(table.name, table.soltype, axes, np.array(_on_axes(table, axes)), np.array(_on_axes(weights, axes)))
 
 
 TEC_TO_PHASE = -8.44797245e9  # rad Hz / TECU, DP3's convention

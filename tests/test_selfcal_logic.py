@@ -129,3 +129,33 @@ def test_preaverage_writes_the_smoothed_column(tiny_obs, tmp_path):
     longest = np.flatnonzero(cross & (a1 == a1[cross][np.argmax(length[cross])]) & (a2 == a2[cross][np.argmax(length[cross])]))
     assert roughness(shortest) < 0.7
     assert roughness(longest) > roughness(shortest)
+
+
+def test_preapplied_phases_are_folded_in_on_the_finer_time_grid(tmp_path):
+    from factor_cli.calibration import _fold_preapply
+    from factor_cli.h5parm import SolutionTable, write_h5parm
+
+    ants = np.array(["CS001", "RS106"])
+    freq = np.array([146e6])
+    fine, coarse = np.arange(12) * 10.0, np.arange(4) * 30.0 + 10.0
+
+    def table(name, soltype, times, values):
+        axes = {"time": times, "ant": ants, "dir": np.array(["[d]"]), "freq": freq}
+        v = np.asarray(values, float).reshape(len(times), 2, 1, 1)
+        return SolutionTable(name, soltype, axes, v, np.ones_like(v))
+
+    rng = np.random.default_rng(2)
+    pre = [table("tec000", "tec", fine, rng.normal(0, 0.01, (12, 2))), table("phase000", "phase", fine, rng.normal(0, 0.1, (12, 2))),
+           table("phase001", "phase", coarse, rng.normal(0, 0.1, (4, 2)))]
+    pre_h5 = tmp_path / "pre.h5"
+    write_h5parm(pre_h5, pre, {a: np.zeros(3) for a in ants}, {"d": (185.0, 52.0)})
+    own = [table("tec000", "tec", coarse, rng.normal(0, 0.01, (4, 2))), table("phase000", "phase", coarse, rng.normal(0, 0.1, (4, 2))),
+           table("phase001", "phase", coarse, rng.normal(0, 0.1, (4, 2)))]
+    before = {t.name: t.values.copy() for t in own}
+    _fold_preapply(own, str(pre_h5))
+    folded = {t.name: t for t in own}
+    nearest = np.argmin(np.abs(coarse[None, :] - fine[:, None]), axis=1)
+    for name, p in (("tec000", pre[0]), ("phase000", pre[1])):
+        assert np.array_equal(folded[name].axes["time"], fine)
+        assert np.allclose(folded[name].values, before[name][nearest] + p.values)
+    assert np.allclose(folded["phase001"].values, before["phase001"] + pre[2].values)
