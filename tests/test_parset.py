@@ -31,7 +31,7 @@ def test_defaults_are_factors_code_defaults(base):
     assert s["global"]["chunk_size_sec"] == 2400.0 and s["global"]["skymodel_extension"] == ".merge"
     assert s["imaging"]["wsclean_image_padding"] == 1.4  # code default, not the docs' 1.6
     assert s["imaging"]["wsclean_use_idg"] is True
-    assert s["calibration"]["preapply_first_cal_phases"] is True
+    assert s["calibration"]["preapply_first_cal_phases"] is False  # Factor's comment; measured (parset.py)
     assert s["calibration"]["max_selfcal_loops"] == 10 and s["calibration"]["selfcal_passes"] == 1
     assert s["imaging"]["facet_cellsize_arcsec"] == [1.5] and s["imaging"]["facet_robust"] == [-0.5]
     assert s["directions"]["groupings"] == "1:0"

@@ -263,3 +263,23 @@ def test_full_restart_recipe_redoes_everything_but_chunking(rc):
 
 def test_input_ms_untouched_after_runs_resets_and_resumes(rc, tiny_obs):
     assert digest(tiny_obs / "sim.ms") == rc["ms_digest"]
+
+
+def test_failed_verification_stops_the_run_and_says_why(rc):
+    """Factor's verification with an impossible threshold: the first direction's selfcal fails,
+    exit_on_selfcal_failure (default) stops the run before its subtraction, naming the direction
+    and the check; checkfactor shows the direction as 'selfcal failed'."""
+    import json
+
+    parset = rc["parset"].with_name("fail.parset")
+    parset.write_text(rc["body"].replace("dir_working = work", "dir_working = work_fail")
+                      .replace("[calibration]\n", "[calibration]\nverify_max_peak_jy = 1e-6\n"))
+    out = runfactor(parset, "-s", "1")
+    first = rc["names"][0]
+    assert out.returncode == 1
+    assert f"selfcal of {first} failed its check" in out.stderr, out.stderr[-3000:]
+    summary = json.loads((parset.parent / "work_fail" / "results" / "facetselfcal" / first / "selfcal.json").read_text())
+    assert not summary["ok"] and not summary["verification"]["ok"]
+    assert summary["verification"]["peak_post_jy"] > 1e-6
+    table = subprocess.run([cli("checkfactor"), str(parset)], capture_output=True, text=True).stdout
+    assert "selfcal failed" in next(line for line in table.splitlines() if line.startswith(first))

@@ -159,3 +159,65 @@ def test_preapplied_phases_are_folded_in_on_the_finer_time_grid(tmp_path):
         assert np.array_equal(folded[name].axes["time"], fine)
         assert np.allclose(folded[name].values, before[name][nearest] + p.values)
     assert np.allclose(folded["phase001"].values, before["phase001"] + pre[2].values)
+
+
+def test_solutions_of_time_chunks_and_tec_blocks_join_into_factors_soltabs(tmp_path):
+    from factor_cli.calibration import combine, correction_soltabs
+    from factor_cli.h5parm import SolutionTable, read_soltab, write_h5parm
+
+    ants = np.array(["CS001", "CS002", "RS106"])
+    rng = np.random.default_rng(5)
+
+    def write(path, tables):
+        write_h5parm(path, tables, {a: np.zeros(3) for a in ants}, {"d": (185.0, 52.0)})
+        return str(path)
+
+    fast, slow = [], []
+    for i, t0 in enumerate((0.0, 1000.0)):
+        fast.append([])
+        slow.append([])
+        for b, f0 in enumerate((140e6, 150e6)):
+            times = t0 + np.arange(5) * 20.0
+            tec_axes = {"time": times, "ant": ants, "dir": np.array(["[d]"]), "freq": np.array([f0])}
+            tec = SolutionTable("tec000", "tec", tec_axes, rng.normal(0, 0.01, (5, 3, 1, 1)), np.ones((5, 3, 1, 1)))
+            ph = SolutionTable("phase000", "phase", tec_axes, rng.normal(0, 0.1, (5, 3, 1, 1)), np.ones((5, 3, 1, 1)))
+            fast[-1].append(write(tmp_path / f"f{i}{b}.h5", [tec, ph]))
+            slow_axes = {"time": t0 + np.array([50.0]), "freq": f0 + np.array([0.0, 2e6]), "ant": ants, "dir": np.array(["[d]"])}
+            amp = np.exp(rng.normal(0.2, 0.05, (1, 2, 3, 1)))
+            weights = np.ones_like(amp)
+            weights[0, 1, 2, 0] = 0  # a flagged solution
+            slow[-1].append(write(tmp_path / f"s{i}{b}.h5", [
+                SolutionTable("amplitude000", "amplitude", slow_axes, amp, weights),
+                SolutionTable("phase000", "phase", slow_axes, rng.normal(0, 0.1, amp.shape), weights)]))
+    out = tmp_path / "solutions.h5"
+    combine(fast, slow, str(out), "dir00", 185.0, 52.0)
+    assert correction_soltabs(str(out)) == ["tec000", "phase000", "amplitude001", "phase001"]
+    tec = read_soltab(out, "tec000")
+    assert tec.values.shape == (10, 3, 1, 2) and list(tec.axes["freq"]) == [140e6, 150e6]
+    assert np.all(np.diff(tec.axes["time"]) > 0)
+    assert np.allclose(tec.values[5:, :, 0, 1], read_soltab(fast[1][1], "tec000").values[:, :, 0, 0])
+    amp = read_soltab(out, "amplitude001")
+    assert amp.values.shape == (2, 4, 3, 1) and np.isfinite(amp.values).all()
+    assert np.exp(np.mean(np.log(amp.values[amp.weights > 0]))) == pytest.approx(1.0, abs=1e-6)
+    assert list(read_soltab(out, "amplitude000").axes["dir"]) == ["[dir00]"]
+
+
+@pytest.mark.parametrize("preapply", [False, True])
+def test_plan_selfcal_strategy_from_the_parset(tiny_obs, tmp_path, preapply):
+    from factor_cli.runfactor import prepare
+
+    parset = tmp_path / "factor.parset"
+    parset.write_text(f"[global]\ndir_working = {tmp_path / 'work'}\ndir_ms = {tiny_obs}\n"
+                      f"[calibration]\nselfcal_passes = 2\npreapply_first_cal_phases = {preapply}\nmax_selfcal_loops = 3\n"
+                      f"preaverage_flux_jy = 3.0\n[imaging]\nwsclean_use_idg = False\n"
+                      f"[directions]\ndirections_file = {tiny_obs}/directions.txt\ngroupings = 2:1,1:0\n")
+    plan = prepare(str(parset))[1]
+    first_group = plan["groups"][0]
+    for stage, p in plan["steps"]["selfcal"].items():
+        name = p["direction"]["name"]
+        assert p["fast_mode"] == "tecandphase" and p["tec_blocks"] == [[0]] and p["max_loops"] == 3
+        expected = [] if not preapply or name in first_group else [f"results/facetselfcal/{n}{'' if p['pass'] == 1 else '.p2'}/solutions.h5" for n in first_group]
+        assert [c["h5"] for c in p["preapply"]] == expected
+        faint = p["effective_flux_jy"] < 3.0
+        assert bool(p["preaverage_bandwidth_hz"]) == faint and (p["solint_fast"] == 1 or not faint)
+    assert any(p["effective_flux_jy"] < 3.0 for p in plan["steps"]["selfcal"].values())
