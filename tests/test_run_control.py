@@ -130,6 +130,35 @@ def test_checkfactor_map_and_status_page(rc, tmp_path):
     assert all((tmp_path / "page" / src).is_file() for src in ("facets.png", f"{first}_solutions.png"))
 
 
+def test_archive_then_resume_elsewhere_recomputes_nothing(rc, tmp_path):
+    """archivefactor -r -d all → unarchivefactor into another folder → runfactor there: every
+    product is kept (no job runs, mtimes unchanged); the products are in the archive."""
+    arch, restored = tmp_path / "archive", tmp_path / "restored"
+    out = subprocess.run([cli("archivefactor"), str(rc["parset"]), str(arch), "-r", "-d", "all"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    first = rc["names"][0]
+    for rel in ("misc/directions.txt", "misc/factor.parset", "images/field/mosaic.pbcor.fits", f"images/{first}/image.fits",
+                f"solutions/{first}/solutions.h5", f"sky_models/{first}/facet_model.skymodel",
+                f"plots/{first}/solutions_phase000.png", f"calibrated_data/{first}/{first}_calibrated_data_t0.ms"):
+        assert (arch / rel).exists(), rel
+    again = subprocess.run([cli("archivefactor"), str(rc["parset"]), str(arch)], capture_output=True, text=True)
+    assert again.returncode == 2 and "not empty" in again.stderr
+    out = subprocess.run([cli("unarchivefactor"), str(arch), str(restored)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    parset = restored / "factor.parset"
+    assert f"dir_working = {restored.resolve()}" in parset.read_text()
+    before = mtimes(restored, "results/**/*")
+    out = runfactor(parset)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert mtimes(restored, "results/**/*") == before
+    products = restored / "results" / "products.json"
+    assert products.is_file()
+    plain = tmp_path / "plain"
+    subprocess.run([cli("archivefactor"), str(rc["parset"]), str(plain)], check=True, capture_output=True)
+    refused = subprocess.run([cli("unarchivefactor"), str(plain), str(tmp_path / "r2")], capture_output=True, text=True)
+    assert refused.returncode == 2 and "without -r" in refused.stderr
+
+
 def test_rerun_recomputes_nothing(rc):
     work = rc["work"]
     before = mtimes(work, "results/**/*")
