@@ -16,7 +16,7 @@ def run(*args, **kw):
     return subprocess.run(list(args), capture_output=True, text=True, **kw)
 
 
-@pytest.mark.parametrize("tool", ["runfactor", "checkfactor", "factor-simulate"])
+@pytest.mark.parametrize("tool", ["runfactor", "checkfactor", "factor-simulate", "archivefactor", "unarchivefactor"])
 def test_version(tool):
     out = run(cli(tool), "--version")
     assert out.returncode == 0
@@ -54,3 +54,13 @@ def test_simulate_rejects_unwritable_path(tmp_path):
     assert out.returncode == 2
     assert len(out.stderr.strip().splitlines()) == 1
     assert [p.name for p in tmp_path.iterdir()] == ["file"]
+
+
+def test_archive_tools_refuse_what_they_cannot_do(tmp_path):
+    parset = tmp_path / "p.parset"
+    (tmp_path / "ms").mkdir()
+    parset.write_text("[global]\ndir_working = work\ndir_ms = ms\n[directions]\ndirections_file = p.parset\n")
+    out = run(cli("archivefactor"), str(parset), str(tmp_path / "arch"))
+    assert out.returncode == 2 and "no run to archive" in out.stderr and not (tmp_path / "arch").exists()
+    out = run(cli("unarchivefactor"), str(tmp_path), str(tmp_path / "out"))
+    assert out.returncode == 2 and "not a Factor archive" in out.stderr and not (tmp_path / "out").exists()
