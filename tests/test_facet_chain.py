@@ -158,7 +158,6 @@ def test_selfcal_products_and_checks(run):
         assert summary["fast_mode"] == "tecandphase"
         amp = tabs["amplitude001"].values
         assert np.exp(np.mean(np.log(amp))) == pytest.approx(1.0, abs=0.01)
-        assert np.std(np.log(amp)) <= np.std(np.log(tabs["amplitude000"].values)) + 1e-6
         for png in ("selfcal_image_c0.png", "verify_post.png", "solutions_tec000.png", "solutions_amplitude001.png"):
             assert (out / png).stat().st_size > 1000, (name, png)
 
