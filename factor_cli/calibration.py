@@ -80,6 +80,16 @@ def applycal_settings(prefix: str, h5: str, soltabs: list[str] | None = None, di
     return args
 
 
+def predict_step(name: str, model: str, operation: str, h5: str | None = None,
+                 direction: str | None = None) -> dict[str, object]:
+    """DP3 keys of a step ``name`` that adds or subtracts ``model``: corrupted by the
+    solutions in ``h5`` for ``direction`` (h5parmpredict), or as it is (predict)."""
+    if h5:
+        return {f"{name}.type": "h5parmpredict", f"{name}.sourcedb": model, f"{name}.operation": operation,
+                f"{name}.directions": [f"[{direction}]"], **applycal_settings(f"{name}.applycal.", h5)}
+    return {f"{name}.type": "predict", f"{name}.sourcedb": model, f"{name}.operation": operation}
+
+
 def apply(ms: str, h5: str, soltabs: list[str], data_column: str, out_column: str,
           log: Path | None = None, threads: int = 1) -> None:
     """Apply (invert) the given soltabs of ``h5`` from ``data_column`` into ``out_column``."""
@@ -114,6 +124,12 @@ def _joined(files: list[list[str]], soltab: str) -> SolutionTable:
 def _neutral(table: SolutionTable) -> np.ndarray:
     """Flagged solutions (weight 0) carry NaN or stale values: make them neutral."""
     return (table.weights == 0) | ~np.isfinite(table.values)
+
+
+def _smoothed(table: SolutionTable, spline: bool) -> np.ndarray:
+    """Smoothed, normalised amplitudes of ``table`` (flagged solutions ignored, then filled)."""
+    bad = _neutral(table)
+    return smooth(np.where(bad, np.nan, table.values), np.where(bad, 0.0, table.weights), list(table.axes), spline=spline)
 
 
 def has_soltab(h5: str, soltab: str) -> bool:
@@ -199,15 +215,15 @@ def combine(fast: list[list[str]], slow: list[list[str]], out: str, direction: s
         table = _joined(source, soltab)
         table.name = name
         table.axes = {k: (np.array([direction]) if k == "dir" else v) for k, v in table.axes.items()}
+        if name == "amplitude000":
+            # Applied: smoothed and normalised (selfcal fixes the gains only up to an overall
+            # scale the model can absorb).
+            smoothed = SolutionTable("amplitude001", "amplitude", dict(table.axes), _smoothed(table, spline), table.weights)
         bad = _neutral(table)
         table.values = np.where(bad, 1.0 if table.soltype == "amplitude" else 0.0, table.values)
         tables.append(table)
         if name == "amplitude000":
-            # Applied: smoothed and normalised (selfcal fixes the gains only up to an overall
-            # scale the model can absorb).
-            smoothed = smooth(np.where(bad, np.nan, table.values), np.where(bad, 0.0, table.weights), list(table.axes),
-                              spline=spline)
-            tables.append(SolutionTable("amplitude001", "amplitude", dict(table.axes), smoothed, table.weights))
+            tables.append(smoothed)
     if preapply:
         _fold_preapply(tables, preapply)
     import h5py
@@ -236,8 +252,7 @@ def add_smoothed_amplitudes(h5: str, spline: bool = True) -> None:
     from losoto.h5parm import h5parm
 
     table = read_soltab(h5, "amplitude000")
-    bad = _neutral(table)
-    values = smooth(np.where(bad, np.nan, table.values), np.where(bad, 0.0, table.weights), list(table.axes), spline=spline)
+    values = _smoothed(table, spline)
     handle = h5parm(h5, readonly=False)
     try:
         solset = handle.getSolset("sol000")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from ..calibration import applycal_settings
+from ..calibration import applycal_settings, predict_step
 from ..engines import run_dp3
 from ..skymodel import read_skymodel
 
@@ -35,12 +35,7 @@ def prepare_band(
     }
     if add_model:
         steps.append("add")
-        if add_h5:
-            args.update({"add.type": "h5parmpredict", "add.sourcedb": add_model, "add.operation": "add",
-                         "add.directions": [f"[{direction}]"]})
-            args.update(applycal_settings("add.applycal.", add_h5))
-        else:
-            args.update({"add.type": "predict", "add.sourcedb": add_model, "add.operation": "add"})
+        args.update(predict_step("add", add_model, "add", add_h5, direction))
     if apply_h5:
         steps.append("apply")
         args.update({"apply.type": "applycal", **applycal_settings("apply.", apply_h5, apply_soltabs, direction=apply_direction or direction)})

@@ -17,7 +17,7 @@ import json
 import shutil
 from pathlib import Path
 
-from ..calibration import applycal_settings
+from ..calibration import predict_step
 from ..engines import run_dp3
 from ..skymodel import read_skymodel
 from .state import subtracted
@@ -59,13 +59,8 @@ def replacement(old_model: str | None, old_h5: str | None, new_model: str, new_h
     args: dict[str, object] = {}
     if old_model and read_skymodel(old_model):
         steps.append("add")
-        if old_h5:
-            args.update({"add.type": "h5parmpredict", "add.sourcedb": old_model, "add.operation": "add",
-                         "add.directions": [f"[{direction}]"], **applycal_settings("add.applycal.", old_h5)})
-        else:
-            args.update({"add.type": "predict", "add.sourcedb": old_model, "add.operation": "add"})
+        args.update(predict_step("add", old_model, "add", old_h5, direction))
     if read_skymodel(new_model):
         steps.append("sub")
-        args.update({"sub.type": "h5parmpredict", "sub.sourcedb": new_model, "sub.operation": "subtract",
-                     "sub.directions": [f"[{direction}]"], **applycal_settings("sub.applycal.", new_h5)})
+        args.update(predict_step("sub", new_model, "subtract", new_h5, direction))
     return steps, args
