@@ -36,7 +36,16 @@ class ImagingSettings:
     multiscale_scales: tuple[int, ...] | None = None   # pixels; None = WSClean's own choice
     baseline_averaging_wavelengths: float = 0.0
     idg_mode: str | None = None        # cpu/gpu/hybrid: image with IDG; None: WSClean's w-stacking
-    mem_percent: float | None = None   # WSClean -mem: [cluster] wsclean_fmem / ndir_per_node
+    abs_mem_gb: float | None = None    # WSClean -abs-mem: this job's share of the node (cluster.py)
+    temp_dir: str | None = None        # WSClean -temp-dir: the step's work folder (node-local scratch if any)
+
+
+def wsclean_memory_gb(p: dict) -> float | None:
+    """WSClean's memory limit for a step: the job's ``wsclean_mem_mb`` resource (its share of
+    the node times ``wsclean_fmem``), not a percentage of the whole node, which every job
+    sharing the node would take."""
+    mem_mb = p.get("wsclean_mem_mb") or 0
+    return mem_mb / 1024.0 if mem_mb > 0 else None
 
 
 def optimum_size(n: float, minimum: int = 128) -> int:
@@ -88,7 +97,6 @@ def wsclean(
     fits_mask: str | None = None,
     log: Path | None = None,
     threads: int = 1,
-    mem_percent: float | None = None,
     update_model: bool = True,
 ) -> dict[str, str]:
     """Clean ``ms_list`` into ``name``; returns the paths of the products."""
@@ -120,9 +128,10 @@ def wsclean(
         # WSClean 3.1 cannot write MODEL_DATA with baseline-dependent averaging, so images
         # whose model feeds a solve are made without it.
         args += ["-baseline-averaging", str(s.baseline_averaging_wavelengths)]
-    mem_percent = mem_percent if mem_percent is not None else s.mem_percent
-    if mem_percent is not None:
-        args += ["-mem", f"{mem_percent:.0f}"]
+    if s.abs_mem_gb:
+        args += ["-abs-mem", f"{s.abs_mem_gb:.2f}"]
+    if s.temp_dir:
+        args += ["-temp-dir", s.temp_dir]
     if not update_model:
         args += ["-no-update-model-required"]
     run_wsclean(args + list(ms_list), log=log, threads=threads)

@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 from astropy import units as u
 
+from .cluster import check_cluster
 from .directions import parse_position
 
 
@@ -166,16 +167,25 @@ SECTIONS: dict[str, dict[str, Key]] = {
     "cluster": {
         "lofarroot": Key("str", unsupported=NO_LOFAR_INSTALL),
         "lofarpythonpath": Key("str", unsupported=NO_LOFAR_INSTALL),
-        "clusterdesc_file": Key("str", unsupported="clusterdesc files are not used; cluster execution " + NOT_YET),
-        "cluster_type": Key("choice", "local", choices=("local",)),
-        "node_list": Key("str", unsupported="node lists " + NOT_YET),
+        # Factor's keyword form (PBS, SLURM, JUROPA_slurm, localhost) is read as cluster_type;
+        # a clusterdesc *file* belonged to LOFAR's old pipeline framework.
+        "clusterdesc_file": Key("str"),
+        "cluster_type": Key("choice", "local", choices=("local", "localhost", "slurm", "juropa_slurm", "pbs", "lsf", "generic")),
+        "node_list": Key("str", unsupported="is not used: the scheduler places the jobs (use partition to choose nodes)"),
         "ncpu": Key("int", check=_at_least(1)),
         "nthread_io": Key("int", check=_at_least(1)),
         "wsclean_fmem": Key("float", 0.9, check=lambda v: None if 0 < v <= 1 else "must be in (0, 1]"),
         "fmem": Key("float", alias_of="wsclean_fmem"),
         "ndir_per_node": Key("int", 1, check=_at_least(1)),
-        "dir_local": Key("path", unsupported="local scratch staging " + NOT_YET),
-        "dir_local_selfcal": Key("path", unsupported="local scratch staging " + NOT_YET),
+        "dir_local": Key("path"),
+        "dir_local_selfcal": Key("path"),
+        # Beyond Factor: what a scheduler needs (cluster.py).
+        "mem_per_node_gb": Key("float", check=_positive),
+        "partition": Key("str"),
+        "account": Key("str"),
+        "max_jobs": Key("int", check=_at_least(1)),
+        "generic_scheduler": Key("choice", choices=("pbs", "lsf", "slurm")),
+        "retries": Key("int", check=_at_least(0)),
     },
     "checkfactor": {
         "facet_viewer": Key("str", ignored="checkfactor prints a table and does not start image viewers"),
@@ -354,6 +364,9 @@ def _cross_checks(where: str, s: dict[str, Any]) -> None:
         raise ParsetError(f"{where}: [directions] faceting_skymodel: file '{d['faceting_skymodel']}' does not exist")
     _check_target(where, d, img)
     _parse_groupings(where, d["groupings"])
+    problem = check_cluster(s["cluster"])
+    if problem:
+        raise ParsetError(f"{where}: [cluster] {problem[0]}: {problem[1]}")
 
 
 def _check_target(where: str, d: dict[str, Any], img: dict[str, Any]) -> None:

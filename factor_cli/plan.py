@@ -153,7 +153,6 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
               "propagatesolutions": cal["propagatesolutions"], "uvlambdamin": cal["solve_min_uv_lambda"],
               "approximatetec": cal["approximatetec"], "maxapproxiter": cal["maxapproxiter"]}
 
-    mem_percent = 100.0 * settings["cluster"]["wsclean_fmem"] / settings["cluster"]["ndir_per_node"]
     # IDG (Factor: selfcal images only) when asked for and built in; baseline-dependent
     # averaging only without IDG, which does not support it.
     idg_mode = img["idg_mode"] if img["wsclean_use_idg"] and wsclean_has_idg() else None
@@ -249,7 +248,7 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
             "freqstep": freqstep, "facet_freqstep": ffreqstep, "facet_timestep": ftimestep,
             "cellsize_arcsec": cell, "min_cal_imsize": 512 if d.cal_imsize == 0 else d.cal_imsize,
             "robust": img["selfcal_robust"], "min_uv_lambda": img["selfcal_min_uv_lambda"],
-            "channels_out": channels_out_selfcal, "padding": img["wsclean_image_padding"], "mem_percent": mem_percent,
+            "channels_out": channels_out_selfcal, "padding": img["wsclean_image_padding"],
             "multiscale": e["mscale_selfcal"], "multiscale_scales": img["selfcal_multiscale_scales_pixel"],
             "idg_mode": idg_mode, "bl_avg_wavelengths": bl_avg(cell, timestep_s),
             "facet_bl_avg_wavelengths": bl_avg(cell, timestep_s * ftimestep),
@@ -305,7 +304,7 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
             "freqstep": ffreqstep, "timestep": ftimestep, "cellsize_arcsec": facet_cell,
             "robust": img["facet_robust"][0], "min_uv_lambda": img["facet_min_uv_lambda"][0],
             "taper_arcsec": img["facet_taper_arcsec"][0], "channels_out": channels_out_facet,
-            "padding": img["wsclean_image_padding"], "mem_percent": mem_percent,
+            "padding": img["wsclean_image_padding"],
             "keep_avg_facet_data": g["keep_avg_facet_data"] or e["contains_target"],
             "multiscale": e["mscale_facet"], "multiscale_scales": img["facet_multiscale_scales_pixel"],
             "bl_avg_wavelengths": bl_avg(facet_cell, timestep_s * ftimestep),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import shutil
 import subprocess
 import sys
@@ -31,10 +30,12 @@ from .directions import (
     read_directions_file,
     write_directions_file,
 )
-from .diskspace import check_space
+from .cluster import ClusterError, node_budget, profile, rule_resources, slurm_status_command
+from .diskspace import check_space, tree_size
 from .engines import LEDGER_ENV, engine_environment
 from .facets import Facet, ns_stretch, write_calimage_regions, write_ds9_regions
 from .imaging import cal_image_size
+from .openfiles import files_needed, raise_limit
 from .layout import LayoutChangedError, check_layout, save_layout
 from .parset import ParsetError, ParsetWarning, read_parset
 from .plan import PlanError, build_plan, field_geometry, stop_after_targets
@@ -60,6 +61,7 @@ from .workflow_state import (
 
 log = logging.getLogger("factor")
 SELECTED_DIRECTIONS = "factor_directions.txt"
+PROFILE = "profile"   # the generated Snakemake profile (cluster.py), a folder in dir_working
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,10 +127,27 @@ def prepare(parset: str) -> tuple[dict, dict, dict]:
         ms.di_skymodel = str(Path(model).resolve())
     usable = check_bands(mss, settings["global"]["min_fraction_per_band"], settings["global"]["exit_on_bad_band"])
     bands = [BandInfo(name=f"Band_{ms.ref_freq_hz / 1e6:.2f}MHz", ms=ms) for ms in usable]
-    ncpu = settings["cluster"]["ncpu"] or os.cpu_count() or 1
+    ncpu, mem_mb = node_budget(settings["cluster"])
     directions, selected = _directions(settings, bands)
     plan = build_plan(settings, directions, bands, ncpu)
-    return settings, plan, {"ncpu": ncpu, "selected": selected}
+    plan["resources"] = rule_resources(settings["cluster"], ncpu, mem_mb, _job_gb(plan))
+    return settings, plan, {"ncpu": ncpu, "mem_mb": mem_mb, "selected": selected,
+                            "profile": profile(settings["cluster"], ncpu, mem_mb, _status_command(settings["cluster"]))}
+
+
+def _status_command(c: dict) -> str:
+    return slurm_status_command() if c["cluster_type"] == "slurm" else "sacct"
+
+
+def _job_gb(plan: dict) -> dict[str, float]:
+    """GB of visibilities one job of each rule reads: a chunk's share of its input MS
+    (chunk, facetsub), or all chunks (facetselfcal, facetimage)."""
+    chunks = plan["steps"]["chunk"].values()
+    ms_size = {c["ms"]: tree_size(c["ms"]) for c in chunks}
+    ms_times = {ms: sum(c["ntimes"] for c in chunks if c["ms"] == ms) for ms in ms_size}
+    sizes = [ms_size[c["ms"]] * c["ntimes"] / max(1, ms_times[c["ms"]]) / 1e9 for c in chunks]
+    largest, total = max(sizes, default=0.0), sum(sizes)
+    return {"chunk": largest, "facetsub": largest, "facetselfcal": total, "facetimage": total}
 
 
 def directions_path(settings: dict) -> str:
@@ -197,7 +216,7 @@ def _pause_for_inspection(dir_working: Path, directions_file: str) -> bool:
             return False
 
 
-def _write_run_files(dir_working: Path, plan: dict, selected: list | None = None) -> Path:
+def _write_run_files(dir_working: Path, plan: dict, extra: dict, selected: list | None = None) -> Path:
     for sub in ("logs", "results", "regions", "chunks", "state"):
         (dir_working / sub).mkdir(parents=True, exist_ok=True)
     if selected:
@@ -205,6 +224,8 @@ def _write_run_files(dir_working: Path, plan: dict, selected: list | None = None
         log.info("selected %d calibrators: %s", len(selected), dir_working / SELECTED_DIRECTIONS)
     config_path = dir_working / "config.yaml"
     config_path.write_text(yaml.safe_dump(plan, sort_keys=False))
+    (dir_working / PROFILE).mkdir(exist_ok=True)
+    (dir_working / PROFILE / "config.yaml").write_text(yaml.safe_dump(extra["profile"], sort_keys=False))
     facets = {
         d["name"]: Facet(d["name"], None, [tuple(v) for v in d["facet"]["vertices"]], d["facet"]["is_patch"],
                          d["facet"]["ra_deg"], d["facet"]["dec_deg"], d["facet"]["width_deg"])
@@ -266,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings, plan, extra = prepare(args.parset)
         targets = reset_targets(plan, reset_dirs, reset_ops) if reset_dirs else []
-    except (ParsetError, DirectionsFileError, InputError, PlanError, ResetError) as err:
+    except (ParsetError, DirectionsFileError, InputError, PlanError, ResetError, ClusterError) as err:
         return fail(str(err))
 
     dir_working = Path(settings["global"]["dir_working"])
@@ -300,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args, settings: dict, plan: dict, extra: dict, dir_working: Path, to_delete: list[Output]) -> int:
     dir_working.mkdir(parents=True, exist_ok=True)
     with run_lock(dir_working):
-        config_path = _write_run_files(dir_working, plan, extra.get("selected"))
+        config_path = _write_run_files(dir_working, plan, extra, extra.get("selected"))
         _setup_logging(dir_working, args.quiet, args.verbose)
         log.info("runfactor %s: parset %s", __version__, settings["parset_file"])
         if to_delete:
@@ -314,9 +335,9 @@ def _run(args, settings: dict, plan: dict, extra: dict, dir_working: Path, to_de
             try:  # the directions file may have been edited during the pause
                 settings, plan, extra = prepare(args.parset)
                 check_layout(dir_working, plan, directions_path(settings))
-            except (ParsetError, DirectionsFileError, InputError, PlanError, LayoutChangedError) as err:
+            except (ParsetError, DirectionsFileError, InputError, PlanError, LayoutChangedError, ClusterError) as err:
                 return fail(str(err))
-            config_path = _write_run_files(dir_working, plan)
+            config_path = _write_run_files(dir_working, plan, extra)
         log.info("%d band(s), %d direction(s) (%d processed) in %d selfcal group(s)", len(plan["bands"]),
                  len(plan["directions"]), sum(d["processed"] for d in plan["directions"]), len(plan["groups"]))
         for note in plan["notes"]:
@@ -328,7 +349,19 @@ def _run(args, settings: dict, plan: dict, extra: dict, dir_working: Path, to_de
             log.info("removing the stale Snakemake lock of a run that was killed")
             subprocess.run(snakemake_command(dir_working, config_path, 1, "--unlock"), capture_output=True,
                            env=engine_environment(), check=False)
-        cmd = snakemake_command(dir_working, config_path, extra["ncpu"], "--rerun-incomplete", *(targets or []))
+        local = settings["cluster"]["cluster_type"] == "local"
+        cmd = snakemake_command(dir_working, config_path, extra["ncpu"] if local else None, "--profile", str((dir_working / PROFILE).resolve()),
+                                *(targets or []))
+        nms = sum(len(chunks) for chunks in plan["chunks"].values())
+        limit_warning = raise_limit(files_needed(nms))
+        if limit_warning:
+            log.warning("%s", limit_warning)
+        c = settings["cluster"]
+        log.info("jobs run %s: nodes of %d CPUs and %.1f GB; facetselfcal jobs get %d threads and %.1f GB each",
+                 "on this machine" if local else f"through {c['cluster_type']}"
+                 + (f" ({c['generic_scheduler']})" if c["generic_scheduler"] else ""),
+                 extra["ncpu"], extra["mem_mb"] / 1024, plan["resources"]["facetselfcal"]["threads"],
+                 plan["resources"]["facetselfcal"]["mem_mb"] / 1024)
         log.debug("running: %s", " ".join(cmd))
         env = engine_environment()
         (dir_working / "benchmarks").mkdir(exist_ok=True)

@@ -64,9 +64,10 @@ def stage_direction(stage: str) -> str:
     return head if head and tail.isdigit() else stage
 
 
-def snakemake_command(dir_working: Path, config: Path, cores: int, *extra: str) -> list[str]:
+def snakemake_command(dir_working: Path, config: Path, cores: int | None, *extra: str) -> list[str]:
+    """``cores`` None: a scheduler runs the jobs (the profile gives ``jobs``)."""
     return [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile()), "--directory", str(dir_working),
-            "--configfile", str(config), "--cores", str(cores), *extra]
+            "--configfile", str(config), *(["--cores", str(cores)] if cores else []), *extra]
 
 
 def summary(dir_working: Path, config: Path, forcerun: list[str] | None = None) -> list[Output]:

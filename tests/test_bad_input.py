@@ -160,6 +160,12 @@ CASES = {
     "more than one imaging set": (add_line("[imaging]", "facet_cellsize_arcsec = [1.5, 3.0]\nfacet_robust = [0, 0]\n"
                                            "facet_taper_arcsec = [0, 0]\nfacet_min_uv_lambda = [80, 80]"),
                                   "facet_cellsize_arcsec"),
+    # [cluster]
+    "partition on a local run": (parset(PARSET + "[cluster]\npartition = normal\n"), "partition"),
+    "generic without a scheduler": (parset(PARSET + "[cluster]\ncluster_type = generic\nncpu = 4\n"
+                                           "mem_per_node_gb = 16\n"), "generic_scheduler"),
+    "more directions per node than CPUs": (parset(PARSET + "[cluster]\nncpu = 2\nndir_per_node = 4\n"), "ndir_per_node"),
+    "scratch that does not exist": (parset(PARSET + "[cluster]\ndir_local = /nonexistent/scratch\n"), "dir_local"),
 }
 
 

@@ -13,15 +13,19 @@ import shutil
 from pathlib import Path
 
 from ..facets import polygon_mask
-from ..imaging import ImagingSettings, image_wcs, optimum_size, wsclean, write_mask
+from ..imaging import ImagingSettings, image_wcs, optimum_size, wsclean, wsclean_memory_gb, write_mask
 from .facetdata import prepare
-from .workspace import fresh
+from .workspace import copy_tree, work_folder
 from .state import latest_solutions, subtracted
 
 
 def run(p: dict, log: Path) -> None:
     out = Path(p["out_image"]).parent
-    work = fresh(out / "work")
+    with work_folder(out, p.get("scratch")) as work:
+        _image(p, log, out, work)
+
+
+def _image(p: dict, log: Path, out: Path, work: Path) -> None:
     d = p["direction"]
     facet = d["facet"]
     centre = (facet["ra_deg"], facet["dec_deg"])
@@ -44,7 +48,7 @@ def run(p: dict, log: Path) -> None:
     mask = polygon_mask([tuple(v) for v in facet["vertices"]], wcs, (size, size))
     write_mask(work / "mask.fits", mask, wcs)
     settings = ImagingSettings(size=size, scale_arcsec=cell, robust=p["robust"], min_uv_lambda=p["min_uv_lambda"],
-                               mem_percent=p.get("mem_percent"), taper_arcsec=p["taper_arcsec"], channels_out=p["channels_out"], auto_mask=3.0,
+                               abs_mem_gb=wsclean_memory_gb(p), temp_dir=str(work), taper_arcsec=p["taper_arcsec"], channels_out=p["channels_out"], auto_mask=3.0,
                                auto_threshold=1.0, multiscale=p["multiscale"],
                                multiscale_scales=tuple(p["multiscale_scales"]) if p["multiscale_scales"] else None,
                                baseline_averaging_wavelengths=p["bl_avg_wavelengths"])
@@ -56,9 +60,5 @@ def run(p: dict, log: Path) -> None:
                                                      "size": size, "cellsize_arcsec": cell}, indent=1))
     if p["keep_avg_facet_data"]:
         for i, m in enumerate(ms):
-            target = out / f"facet_data_t{i}.ms"
-            if target.exists():
-                shutil.rmtree(target)
-            shutil.move(m, target)
-    shutil.rmtree(work, ignore_errors=True)
+            copy_tree(Path(m), out / f"facet_data_t{i}.ms")
 

@@ -62,6 +62,7 @@ from ..imaging import (
     optimum_size,
     write_mask,
     wsclean,
+    wsclean_memory_gb,
 )
 from ..preaverage import COLUMN as PREAVG_COLUMN
 from ..preaverage import preaverage
@@ -69,12 +70,16 @@ from ..skymodel import read_skymodel, write_skymodel
 from .facetdata import prepare, prepare_blocks
 from .state import passed, subtracted
 from .subtract import replacement
-from .workspace import fresh
+from .workspace import work_folder
 
 
 def run(p: dict, log: Path) -> None:
     out = Path(p["out_dir"])
-    work = fresh(out / "work")
+    with work_folder(out, p.get("scratch"), keep=p.get("keep_work", False)) as work:
+        _selfcal(p, log, out, work)
+
+
+def _selfcal(p: dict, log: Path, out: Path, work: Path) -> None:
     threads = p["threads"]
     d = p["direction"]
     name = d["name"]
@@ -102,7 +107,7 @@ def run(p: dict, log: Path) -> None:
     cell = p["cellsize_arcsec"]
     size = cal_image_size(p["min_cal_imsize"], d["cal_size_deg"], cell)
     img = ImagingSettings(size=size, scale_arcsec=cell, robust=p["robust"], min_uv_lambda=p["min_uv_lambda"],
-                          mem_percent=p.get("mem_percent"), channels_out=p["channels_out"], auto_mask=4.0, auto_threshold=1.5,
+                          abs_mem_gb=wsclean_memory_gb(p), temp_dir=str(work), channels_out=p["channels_out"], auto_mask=4.0, auto_threshold=1.5,
                           multiscale=p["multiscale"], multiscale_scales=_scales(p.get("multiscale_scales")),
                           idg_mode=p.get("idg_mode"), baseline_averaging_wavelengths=p.get("bl_avg_wavelengths", 0.0))
     solver = cal.SolverSettings(**p["solver"])
@@ -219,8 +224,6 @@ def run(p: dict, log: Path) -> None:
     (out / "selfcal.json").write_text(json.dumps(summary, indent=1))
     plots.selfcal_images(sorted(out.glob("selfcal_image_c*.fits")) + [out / "verify_pre.fits", out / "verify_post.fits"])
     plots.solutions(str(solutions), out / "solutions")
-    if not p.get("keep_work", False):
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def _verify(p: dict, state: dict, new_model: str, solutions: str, name: str, work: Path, out: Path,

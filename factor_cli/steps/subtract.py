@@ -21,6 +21,7 @@ from ..calibration import predict_step
 from ..engines import run_dp3
 from ..skymodel import read_skymodel
 from .state import subtracted
+from .workspace import copy_tree, work_folder
 
 
 class SelfcalFailed(RuntimeError):
@@ -28,13 +29,25 @@ class SelfcalFailed(RuntimeError):
 
 
 def run(p: dict, log: Path) -> None:
-    out = p["out_ms"]
-    if Path(out).exists():
+    out = Path(p["out_ms"])
+    if out.exists():
         shutil.rmtree(out)
+    if not p.get("scratch"):
+        _subtract(p, p["in_ms"], str(out), log)
+        return
+    # dir_local: copy the residual in, subtract on the node's disk, copy the new residual back.
+    with work_folder(out.parent, p["scratch"]) as work:
+        local_in = work / "in.ms"
+        copy_tree(Path(p["in_ms"]), local_in)
+        _subtract(p, str(local_in), str(work / "out.ms"), log)
+        copy_tree(work / "out.ms", out)
+
+
+def _subtract(p: dict, in_ms: str, out: str, log: Path) -> None:
     summary = json.loads(Path(p["selfcal_json"]).read_text())
     direction = p["direction"]
     steps: list[str] = []
-    args: dict[str, object] = {"msin": p["in_ms"], "msin.datacolumn": "DATA", "msout": out,
+    args: dict[str, object] = {"msin": in_ms, "msin.datacolumn": "DATA", "msout": out,
                                "msout.datacolumn": "DATA"}
     if not summary["ok"] and not p["skip_selfcal_check"]:
         if p["exit_on_selfcal_failure"]:

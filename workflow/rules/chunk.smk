@@ -11,11 +11,11 @@ rule chunk:
         "logs/chunk/{band}/{chunk}.log",
     benchmark:
         "benchmarks/chunk/{band}/{chunk}.tsv"
-    threads: workflow.cores
+    threads: threads_of("chunk")
     resources:
-        mem_mb=2000,
+        **job_resources("chunk"),
     shell:
-        "factor-step chunk {params.p:q} {log:q} {threads}"
+        "factor-step chunk {params.p:q} {log:q} {threads} {resources.wsclean_mem_mb} {resources.scratch:q}"
 
 
 rule skymodels:
@@ -31,8 +31,8 @@ rule skymodels:
         "logs/skymodels/{band}.log",
     benchmark:
         "benchmarks/skymodels/{band}.tsv"
-    threads: 1
+    threads: threads_of("skymodels")
     resources:
-        mem_mb=500,
+        **job_resources("skymodels"),
     shell:
-        "factor-step skymodels {params.p:q} {log:q} {threads}"
+        "factor-step skymodels {params.p:q} {log:q} {threads} {resources.wsclean_mem_mb} {resources.scratch:q}"

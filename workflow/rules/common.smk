@@ -9,6 +9,7 @@ STEPS = config["steps"]
 DIRECTIONS = [d["name"] for d in config["directions"]]
 STAGES = config["order"]  # selfcal stages: a direction name, or <name>.p<N> for later passes
 CHUNK_BAND = {c: b for b, chunks in config["chunks"].items() for c in chunks}
+RESOURCES = config["resources"]
 
 
 wildcard_constraints:
@@ -57,3 +58,19 @@ def facetimage_inputs(wc):
     for candidate in p["candidates"]:
         files += history_files(candidate["history"])
     return {"residual": flat_residual(p["residual"]), "history": sorted(set(files))}
+
+
+def threads_of(rule):
+    return RESOURCES[rule]["threads"]
+
+
+def job_resources(rule):
+    """What one job of ``rule`` asks of a node (factor_cli/cluster.py); a retried job
+    (``--retries``) asks for ``attempt`` times the memory (at most the node's) and runtime."""
+    r, node_mb = RESOURCES[rule], RESOURCES["node"]["mem_mb"]
+    return {
+        "mem_mb": lambda wc, attempt: min(r["mem_mb"] * attempt, node_mb),
+        "runtime": lambda wc, attempt: r["runtime"] * attempt,
+        "wsclean_mem_mb": lambda wc, attempt: min(r["wsclean_mem_mb"] * attempt, node_mb),
+        "scratch": r["scratch"],
+    }

@@ -12,8 +12,8 @@ rule facetimage:
         "logs/facetimage/{direction}.log",
     benchmark:
         "benchmarks/facetimage/{direction}.tsv"
-    threads: workflow.cores
+    threads: threads_of("facetimage")
     resources:
-        mem_mb=4000,
+        **job_resources("facetimage"),
     shell:
-        "factor-step facetimage {params.p:q} {log:q} {threads}"
+        "factor-step facetimage {params.p:q} {log:q} {threads} {resources.wsclean_mem_mb} {resources.scratch:q}"

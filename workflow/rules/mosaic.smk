@@ -15,11 +15,11 @@ rule fieldmosaic:
         "logs/fieldmosaic/field.log",
     benchmark:
         "benchmarks/fieldmosaic/field.tsv"
-    threads: 1
+    threads: threads_of("fieldmosaic")
     resources:
-        mem_mb=4000,
+        **job_resources("fieldmosaic"),
     shell:
-        "factor-step mosaic {params.p:q} {log:q} {threads}"
+        "factor-step mosaic {params.p:q} {log:q} {threads} {resources.wsclean_mem_mb} {resources.scratch:q}"
 
 
 rule products:
@@ -41,4 +41,4 @@ rule products:
     localrule: True
     threads: 1
     shell:
-        "factor-step products {params.p:q} {log:q} {threads}"
+        "factor-step products {params.p:q} {log:q} {threads} 0"

@@ -13,9 +13,9 @@ rule facetselfcal:
         "logs/facetselfcal/{stage}.log",
     benchmark:
         "benchmarks/facetselfcal/{stage}.tsv"
-    threads: workflow.cores
+    threads: threads_of("facetselfcal")
     resources:
-        mem_mb=4000,
+        **job_resources("facetselfcal"),
     priority: 10
     shell:
-        "factor-step selfcal {params.p:q} {log:q} {threads}"
+        "factor-step selfcal {params.p:q} {log:q} {threads} {resources.wsclean_mem_mb} {resources.scratch:q}"

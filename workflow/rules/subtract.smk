@@ -13,9 +13,9 @@ rule facetsub:
         "logs/facetsub/{stage}/{chunk}.log",
     benchmark:
         "benchmarks/facetsub/{stage}/{chunk}.tsv"
-    threads: workflow.cores
+    threads: threads_of("facetsub")
     resources:
-        mem_mb=2000,
+        **job_resources("facetsub"),
     priority: 10
     shell:
-        "factor-step subtract {params.p:q} {log:q} {threads}"
+        "factor-step subtract {params.p:q} {log:q} {threads} {resources.wsclean_mem_mb} {resources.scratch:q}"

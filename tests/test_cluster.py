@@ -1,0 +1,166 @@
+"""[cluster] → per-rule resources and the Snakemake profile (factor_cli/cluster.py), the
+open-files limit, and the scratch work folder: pure logic, no scheduler."""
+
+from __future__ import annotations
+
+import resource
+import shlex
+from pathlib import Path
+
+import pytest
+
+from factor_cli import cluster
+from factor_cli.openfiles import files_needed, raise_limit
+from factor_cli.steps.workspace import work_folder
+
+
+def settings(**over) -> dict:
+    c = {"cluster_type": "local", "clusterdesc_file": None, "ncpu": None, "nthread_io": None, "wsclean_fmem": 0.9,
+         "ndir_per_node": 1, "dir_local": None, "dir_local_selfcal": None, "mem_per_node_gb": None,
+         "partition": None, "account": None, "max_jobs": None, "generic_scheduler": None, "retries": None}
+    c.update(over)
+    return c
+
+
+def checked(**over) -> dict:
+    c = settings(**over)
+    assert cluster.check_cluster(c) is None
+    return c
+
+
+def test_node_shares_follow_factor_ndir_per_node_and_nthread_io():
+    c = checked(cluster_type="slurm", ncpu=24, mem_per_node_gb=96, ndir_per_node=2, nthread_io=4)
+    res = cluster.rule_resources(c, 24, 96 * 1024, {"facetselfcal": 10.0, "facetsub": 1.0})
+    assert res["facetselfcal"]["threads"] == 12 and res["facetselfcal"]["mem_mb"] == 48 * 1024
+    # WSClean gets wsclean_fmem of the job's share, never of the whole node.
+    assert res["facetselfcal"]["wsclean_mem_mb"] == int(0.9 * 48 * 1024)
+    assert res["facetimage"]["threads"] == 12
+    assert res["facetsub"]["threads"] == 6 and res["facetsub"]["mem_mb"] == 24 * 1024
+    assert res["facetsub"]["wsclean_mem_mb"] == 0
+    # Jobs sharing a node never ask for more than the node has.
+    assert 2 * res["facetselfcal"]["mem_mb"] <= 96 * 1024 and 4 * res["facetsub"]["mem_mb"] <= 96 * 1024
+    assert res["skymodels"]["threads"] == 1 and res["fieldmosaic"]["threads"] == 1
+    assert res["node"] == {"ncpu": 24, "mem_mb": 96 * 1024}
+
+
+def test_runtime_grows_with_the_data_and_shrinks_with_threads():
+    c = checked(cluster_type="slurm", ncpu=8, mem_per_node_gb=32)
+    small = cluster.rule_resources(c, 8, 32768, {"facetselfcal": 1.0})["facetselfcal"]["runtime"]
+    big = cluster.rule_resources(c, 8, 32768, {"facetselfcal": 200.0})["facetselfcal"]["runtime"]
+    fixed, per_gb = cluster.RUNTIME_MODEL["facetselfcal"]
+    assert big == pytest.approx(cluster.SAFETY * (fixed + per_gb * 200.0 / 8), abs=1)
+    assert small >= cluster.MIN_RUNTIME_MIN and big > small
+    wide = cluster.rule_resources(checked(cluster_type="slurm", ncpu=32, mem_per_node_gb=32), 32, 32768,
+                                  {"facetselfcal": 200.0})["facetselfcal"]["runtime"]
+    assert wide < big
+
+
+def test_scratch_goes_to_the_rules_factor_meant(tmp_path):
+    c = checked(dir_local=str(tmp_path))
+    res = cluster.rule_resources(c, 2, 4096, {})
+    assert res["facetselfcal"]["scratch"] == str(tmp_path)  # dir_local_selfcal defaults to dir_local
+    assert res["facetsub"]["scratch"] == res["facetimage"]["scratch"] == str(tmp_path)
+    assert res["chunk"]["scratch"] == ""
+    shm = tmp_path / "shm"
+    shm.mkdir()
+    res = cluster.rule_resources(checked(dir_local=str(tmp_path), dir_local_selfcal=str(shm)), 2, 4096, {})
+    assert res["facetselfcal"]["scratch"] == str(shm) and res["facetimage"]["scratch"] == str(tmp_path)
+
+
+@pytest.mark.parametrize("over, key", [
+    ({"partition": "normal"}, "partition"),
+    ({"max_jobs": 10}, "max_jobs"),
+    ({"cluster_type": "generic", "ncpu": 4, "mem_per_node_gb": 8}, "generic_scheduler"),
+    ({"cluster_type": "slurm", "generic_scheduler": "pbs"}, "generic_scheduler"),
+    ({"cluster_type": "generic", "generic_scheduler": "pbs"}, "ncpu"),
+    ({"cluster_type": "slurm", "ncpu": 4, "ndir_per_node": 8}, "ndir_per_node"),
+    ({"clusterdesc_file": "/opt/lofar/share/cep2.clusterdesc"}, "clusterdesc_file"),
+    ({"clusterdesc_file": "mpirun"}, "clusterdesc_file"),
+    ({"cluster_type": "pbs", "clusterdesc_file": "SLURM"}, "clusterdesc_file"),
+    ({"dir_local": "/nonexistent/scratch"}, "dir_local"),
+])
+def test_contradictions_name_the_key(over, key):
+    problem = cluster.check_cluster(settings(**over))
+    assert problem is not None and problem[0] == key, problem
+
+
+def test_factor_keywords_become_cluster_types():
+    assert checked(clusterdesc_file="SLURM")["cluster_type"] == "slurm"
+    c = checked(clusterdesc_file="PBS", ncpu=4, mem_per_node_gb=8)
+    assert (c["cluster_type"], c["generic_scheduler"]) == ("generic", "pbs")
+    assert checked(cluster_type="juropa_slurm")["cluster_type"] == "slurm"
+    assert checked(cluster_type="localhost")["cluster_type"] == "local"
+    # A scheduler retries a failed job once by default; a local run does not.
+    assert checked(cluster_type="slurm")["retries"] == 1 and checked()["retries"] == 0
+
+
+def test_local_profile_shares_the_machine_memory():
+    c = checked()
+    prof = cluster.profile(c, 2, 8000)
+    assert prof["cores"] == 2 and prof["resources"] == ["mem_mb=8000"] and "executor" not in prof
+
+
+def test_slurm_profile():
+    c = checked(cluster_type="slurm", partition="lofar hba", account="lt10_001", max_jobs=20)
+    prof = cluster.profile(c, 24, 96000)
+    assert prof["executor"] == "slurm" and prof["jobs"] == 20 and "cores" not in prof
+    assert prof["default-resources"] == ["slurm_partition=lofar hba", "slurm_account=lt10_001"]
+    assert "slurm-no-account" not in prof
+    assert cluster.profile(checked(cluster_type="slurm"), 24, 96000)["slurm-no-account"] is True
+
+
+@pytest.mark.parametrize("scheduler, program", [("pbs", "qsub"), ("lsf", "bsub"), ("slurm", "sbatch")])
+def test_generic_submit_commands_quote_parset_values(scheduler, program):
+    evil = "q; touch /tmp/pwned"
+    c = checked(cluster_type="generic", generic_scheduler=scheduler, ncpu=4, mem_per_node_gb=8, partition=evil,
+                account="acc$(id)")
+    cmd = cluster.generic_submit_command(c)
+    words = shlex.split(cmd.replace("{", "").replace("}", ""))
+    assert words[0] == program
+    assert evil in words and "acc$(id)" in words  # each one word, never shell syntax
+    assert "resources.mem_mb" in cmd and "threads" in cmd and "resources.runtime" in cmd
+    prof = cluster.profile(c, 4, 8192)
+    assert prof["executor"] == "cluster-generic" and prof["cluster-generic-submit-cmd"] == cmd
+
+
+def test_node_budget_local_defaults_to_this_machine():
+    ncpu, mem = cluster.node_budget(checked())
+    assert ncpu >= 1 and mem == cluster.physical_memory_mb()
+    assert cluster.node_budget(checked(ncpu=3, mem_per_node_gb=2)) == (3, 2048)
+
+
+def test_open_files_limit_is_raised_up_to_the_hard_limit():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+        need = files_needed(40)
+        warning = raise_limit(need)
+        now = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        if hard == resource.RLIM_INFINITY or hard >= need:
+            assert warning is None and now == need
+        else:
+            assert now == hard and str(need) in warning and str(hard) in warning
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_scratch_work_folder_is_removed_even_on_failure(tmp_path):
+    scratch, out = tmp_path / "scratch", tmp_path / "results" / "dir01"
+    out.mkdir(parents=True)
+    with pytest.raises(RuntimeError):
+        with work_folder(out, str(scratch)) as work:
+            assert work.parent == scratch
+            (work / "cal.ms").mkdir()
+            raise RuntimeError("DP3 failed")
+    assert list(scratch.iterdir()) == []
+    with work_folder(out, str(scratch), keep=True) as work:
+        (work / "image.fits").write_text("x")
+    assert list(scratch.iterdir()) == [] and (out / "work" / "image.fits").read_text() == "x"
+    # Without scratch: out/work, left after a failure for inspection, removed after success.
+    with pytest.raises(RuntimeError):
+        with work_folder(out, None) as work:
+            raise RuntimeError("x")
+    assert work == out / "work" and work.is_dir()
+    with work_folder(out, None) as work:
+        pass
+    assert not Path(work).exists()
