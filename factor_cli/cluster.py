@@ -204,6 +204,14 @@ def generic_submit_command(c: dict) -> str:
 CANCEL = {"pbs": "qdel", "lsf": None, "slurm": "scancel"}  # bsub prints more than the job id
 
 
+def status_program() -> str:
+    """factor-jobstatus beside this interpreter (a venv need not be activated on the head node)."""
+    import sys
+
+    path = Path(sys.executable).parent / "factor-jobstatus"
+    return shlex.quote(str(path)) if path.exists() else "factor-jobstatus"
+
+
 def slurm_status_command() -> str:
     """``sacct`` where SLURM keeps accounting, else ``squeue`` (which sees finished jobs for
     MinJobAge seconds; the executor falls back to sacct when that is too short)."""
@@ -232,7 +240,8 @@ def profile(c: dict, ncpu: int, mem_mb: int, status_command: str = "sacct") -> d
         if not c["account"]:
             conf["slurm-no-account"] = True
         return conf
-    conf.update({"executor": "cluster-generic", "cluster-generic-submit-cmd": generic_submit_command(c)})
+    conf.update({"executor": "cluster-generic", "cluster-generic-submit-cmd": generic_submit_command(c),
+                 "cluster-generic-status-cmd": f"{status_program()} {c['generic_scheduler']}"})
     cancel = CANCEL[c["generic_scheduler"]]
     if cancel:
         conf["cluster-generic-cancel-cmd"] = cancel

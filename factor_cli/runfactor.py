@@ -217,7 +217,7 @@ def _pause_for_inspection(dir_working: Path, directions_file: str) -> bool:
 
 
 def _write_run_files(dir_working: Path, plan: dict, extra: dict, selected: list | None = None) -> Path:
-    for sub in ("logs", "results", "regions", "chunks", "state"):
+    for sub in ("logs", "logs/cluster", "results", "regions", "chunks", "state"):
         (dir_working / sub).mkdir(parents=True, exist_ok=True)
     if selected:
         write_directions_file(dir_working / SELECTED_DIRECTIONS, selected)

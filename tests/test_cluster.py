@@ -164,3 +164,30 @@ def test_scratch_work_folder_is_removed_even_on_failure(tmp_path):
     with work_folder(out, None) as work:
         pass
     assert not Path(work).exists()
+
+
+@pytest.mark.parametrize("program, output, expected", [
+    ("squeue", "COMPLETED", "success"), ("squeue", "TIMEOUT", "failed"), ("squeue", "OUT_OF_MEMORY", "failed"),
+    ("squeue", "RUNNING", "running"), ("squeue", "PENDING", "running"),
+    ("qstat", "    job_state = F\n    Exit_status = 0\n", "success"),
+    ("qstat", "    job_state = F\n    Exit_status = 271\n", "failed"),
+    ("qstat", "    job_state = R\n", "running"),
+    ("bjobs", "DONE", "success"), ("bjobs", "EXIT", "failed"), ("bjobs", "RUN", "running"),
+])
+def test_job_status_reads_the_schedulers_answer(tmp_path, monkeypatch, program, output, expected):
+    """A job the scheduler killed must read as failed, or the run would wait for it forever."""
+    import subprocess
+    import sys
+
+    from factor_cli import jobstatus
+
+    fake = tmp_path / program
+    fake.write_text(f"#!/bin/sh\nprintf '%s\\n' {shlex.quote(output)}\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    scheduler = {"squeue": "slurm", "qstat": "pbs", "bjobs": "lsf"}[program]
+    jobid = "Job <42> is submitted to queue <normal>." if scheduler == "lsf" else "42"
+    out = subprocess.run([sys.executable, "-m", "factor_cli.jobstatus", scheduler, jobid],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    assert out == expected
+    assert jobstatus.main(["nosuch", "1"]) == 2

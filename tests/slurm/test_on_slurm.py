@@ -89,3 +89,18 @@ def test_products_match_the_local_run(runs, tiny_obs):
         between = np.angle(np.exp(1j * (err_local - err_slurm)))
         assert np.sqrt(np.mean(between ** 2)) < 0.25 * rms_local, name
         assert abs(np.sqrt(np.mean(err_slurm ** 2)) - rms_local) < 0.1 * rms_local, name
+
+
+def test_generic_executor_submits_with_plain_sbatch(tiny_obs):
+    """cluster_type = generic (cluster-generic executor, our sbatch command and factor-jobstatus),
+    as far as the chunks (-s 0): the jobs are the scheduler's and the run ends by itself."""
+    parset = _parset(tiny_obs, "work_generic", "cluster_type = generic\ngeneric_scheduler = slurm\nncpu = 2\n"
+                     "mem_per_node_gb = 4\n")
+    proc = subprocess.run([cli("runfactor"), str(parset), "-q", "-s", "0"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    work = tiny_obs / "work_generic"
+    assert list((work / "chunks").rglob("*.ms"))
+    ids = {p.stem for p in (work / "logs" / "cluster").glob("*.log")}
+    entries = {m.group(1): (m.group(2), m.group(3)) for m in
+               re.finditer(r"JobId=(\d+) .*?Name=(\S+) JobState=(\S+)", _jobcomp_log().read_text())}
+    assert {entries[i] for i in ids} == {("factor-chunk", "COMPLETED"), ("factor-skymodels", "COMPLETED")}
