@@ -17,6 +17,7 @@ unflagged amplitudes is 1.
 from __future__ import annotations
 
 import numpy as np
+from astropy.stats import mad_std
 from scipy.interpolate import UnivariateSpline
 from scipy.ndimage import generic_filter
 
@@ -27,7 +28,7 @@ def _scatter(x: np.ndarray) -> float:
     x = x[np.isfinite(x)]
     if x.size < 2:
         return 0.0
-    return float(1.4826 * np.median(np.abs(x - np.median(x))))
+    return float(mad_std(x))
 
 
 def _running_median(y: np.ndarray, half: int) -> np.ndarray:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from astropy.stats import mad_std
 from astropy.io import fits
 from astropy.wcs import WCS
 
@@ -157,4 +158,4 @@ def image_rms(path: str, mask: np.ndarray | None = None) -> float:
     data = np.squeeze(fits.getdata(path))
     values = data[mask] if mask is not None else data.ravel()
     values = values[np.isfinite(values)]
-    return float(1.4826 * np.median(np.abs(values - np.median(values))))
+    return float(mad_std(values))

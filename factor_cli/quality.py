@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from astropy.stats import mad_std
 from astropy.io import fits
 from astropy.wcs import WCS
 
@@ -58,7 +59,7 @@ def source_free_rms(image: str, skymodel: str, exclude_arcsec: float = 180.0, mi
     values = data[keep]
     if values.size < 100:
         raise ValueError(f"{image}: fewer than 100 source-free pixels")
-    return float(1.4826 * np.median(np.abs(values - np.median(values))))
+    return float(mad_std(values))
 
 
 def fitted_flux(image: str, ra_deg: float, dec_deg: float, box_beams: float = 1.5) -> tuple[float, float]:

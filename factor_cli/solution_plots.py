@@ -13,6 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from astropy.io import fits  # noqa: E402
+from astropy.stats import mad_std  # noqa: E402
 
 from .h5parm import read_soltab  # noqa: E402
 
@@ -29,7 +30,7 @@ def selfcal_images(paths: list[Path]) -> list[Path]:
         finite = data[np.isfinite(data)]
         if finite.size == 0:
             continue
-        sigma = 1.4826 * np.median(np.abs(finite - np.median(finite))) or float(np.std(finite)) or 1.0
+        sigma = float(mad_std(finite)) or float(np.std(finite)) or 1.0
         fig, ax = plt.subplots(figsize=(6, 6))
         ax.imshow(data, origin="lower", cmap="gray_r", vmin=-3 * sigma, vmax=15 * sigma)
         ax.set_title(f"{Path(path).stem}  (peak {np.nanmax(data):.3g} Jy/beam, rms {sigma:.2g})", fontsize=9)

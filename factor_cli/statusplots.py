@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
+from astropy.stats import mad_std
 
 from .h5parm import read_soltab
 from .imaging import image_wcs
@@ -62,7 +63,7 @@ def image_png(fits_path: Path, out: Path, title: str) -> None:
     plt = _pyplot()
     data = np.squeeze(fits.getdata(fits_path))
     finite = data[np.isfinite(data)]
-    rms = 1.4826 * np.median(np.abs(finite - np.median(finite))) if finite.size else 1.0
+    rms = float(mad_std(finite)) if finite.size else 1.0
     fig, ax = plt.subplots(figsize=(4, 4))
     ax.imshow(data, origin="lower", cmap="gray_r", vmin=-3 * rms, vmax=15 * rms)
     ax.set_title(title, fontsize=8)
