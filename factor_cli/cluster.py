@@ -46,13 +46,15 @@ HEAVY = ("facetselfcal", "facetimage")     # one per direction sharing a node
 IO_BOUND = ("chunk", "facetsub")           # nthread_io of them per node
 RULES = ("chunk", "skymodels", "facetselfcal", "facetsub", "facetimage", "fieldmosaic")
 # Runtime model per rule: (fixed minutes, CPU-core minutes per GB of visibilities the job
-# reads), measured on the `small` preset on 2 cores (bench/facet_chain.py) and rounded up.
+# reads).  facetselfcal from two sizes on 2 cores: tiny (0.004 GB, 1 min) and small (0.17 GB,
+# 4-7.5 min per direction); facetsub and chunk from small (1.6 and 0.3 core-min/GB), rounded
+# up; facetimage not yet measured at scale (half of selfcal, which images more often).
 RUNTIME_MODEL = {
-    "chunk": (2.0, 2.0),
+    "chunk": (1.0, 1.0),
     "skymodels": (2.0, 0.0),
-    "facetselfcal": (10.0, 60.0),
-    "facetsub": (2.0, 4.0),
-    "facetimage": (5.0, 20.0),
+    "facetselfcal": (2.0, 80.0),
+    "facetsub": (1.0, 2.0),
+    "facetimage": (2.0, 40.0),
     "fieldmosaic": (5.0, 0.0),
 }
 SAFETY = 3.0
