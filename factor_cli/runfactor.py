@@ -11,13 +11,16 @@ from __future__ import annotations
 import argparse
 import logging
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import warnings
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
+import psutil
 import yaml
 
 from . import __version__
@@ -245,6 +248,42 @@ def _write_run_files(dir_working: Path, plan: dict, extra: dict, selected: list 
     return config_path
 
 
+def _interruptible() -> None:
+    """In Snakemake's process: Ctrl-C acts even when runfactor was started in the background
+    of a script, which starts it with SIGINT ignored (and Snakemake would inherit that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@contextmanager
+def _forward_termination(proc: subprocess.Popen):
+    """SIGTERM or SIGHUP to runfactor (kill, a closed terminal, the end of the head node's
+    allocation) stops the run as Ctrl-C in a terminal would: Snakemake gets SIGINT (it cancels
+    its jobs on a scheduler, and waits for its local jobs) and every process it started gets
+    SIGTERM (factor-step removes its scratch folder, the engines stop).  Without this they
+    would all run on without their head process."""
+    def forward(signum, frame):
+        proc.terminated_by = signal.Signals(signum).name  # type: ignore[attr-defined]
+        if proc.poll() is not None:
+            return
+        try:
+            jobs = psutil.Process(proc.pid).children(recursive=True)
+        except psutil.Error:
+            jobs = []
+        proc.send_signal(signal.SIGINT)
+        for job in jobs:
+            try:
+                job.terminate()
+            except psutil.Error:
+                pass
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def _dry_run_report(dir_working: Path, plan: dict, config_path: Path, reset: list[Output]) -> list[str]:
     """Per operation and direction: what a run would do and why (nothing is written)."""
     lines = []
@@ -368,14 +407,19 @@ def _run(args, settings: dict, plan: dict, extra: dict, dir_working: Path, to_de
         env[LEDGER_ENV] = str((dir_working / "benchmarks" / "engines.tsv").resolve())
         progress = Progress(sys.stdout, dir_working, quiet=args.quiet, verbose=args.verbose)
         with open(dir_working / "factor.log", "a") as fh:
-            proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                fh.write(line)
-                fh.flush()
-                progress.feed(line)
-            rc = proc.wait()
+            proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                    preexec_fn=_interruptible)
+            with _forward_termination(proc):
+                assert proc.stdout is not None
+                for line in proc.stdout:
+                    fh.write(line)
+                    fh.flush()
+                    progress.feed(line)
+                rc = proc.wait()
         progress.finish()
+        if getattr(proc, "terminated_by", None):
+            log.error("stopped by %s: running jobs were stopped; run runfactor again to resume", proc.terminated_by)
+            return 1
         if rc != 0:
             report = progress.failure_report()
             for line in report:

@@ -80,16 +80,38 @@ def test_dry_run_reports_and_changes_nothing(rc):
     assert not any(line.split()[:2] == ["facetselfcal", rc["names"][0]] for line in out.stdout.splitlines())
 
 
-def test_kill_9_then_resume(rc):
-    work = rc["work"]
-    second = rc["names"][1]
+def _start_until_second_selfcal(rc) -> subprocess.Popen:
+    log = rc["work"] / "logs" / "facetselfcal" / f"{rc['names'][1]}.log"
+    log.unlink(missing_ok=True)
     proc = subprocess.Popen([cli("runfactor"), str(rc["parset"]), "-q"], start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    log = work / "logs" / "facetselfcal" / f"{second}.log"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not (log.is_file() and "wsclean" in log.read_text()):
         time.sleep(1)
     assert log.is_file(), "the second direction's selfcal never started"
+    return proc
+
+
+def test_sigterm_stops_snakemake_and_its_jobs(rc):
+    """Killing runfactor (not its process group) must not leave Snakemake and the engines running."""
+    proc = _start_until_second_selfcal(rc)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 1
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)  # any process of the run left?
+        except ProcessLookupError:
+            break
+        time.sleep(1)
+    else:
+        pytest.fail("processes of the terminated run are still running")
+    assert not (rc["work"] / "state" / "runfactor.pid").is_file()
+
+
+def test_kill_9_then_resume(rc):
+    work = rc["work"]
+    proc = _start_until_second_selfcal(rc)
     status = subprocess.run([cli("checkfactor"), str(rc["parset"])], capture_output=True, text=True)
     assert status.returncode == 0 and "running" in status.stdout, status.stdout + status.stderr
     os.killpg(proc.pid, signal.SIGKILL)

@@ -15,7 +15,7 @@ rule chunk:
     resources:
         **job_resources("chunk"),
     shell:
-        "factor-step chunk {params.p:q} {log:q} {threads} {resources.wsclean_mem_mb} {resources.scratch:q}"
+        "exec factor-step chunk {params.p:q} {log:q} {threads} {resources.wsclean_mem_mb} {resources.scratch:q}"
 
 
 rule skymodels:
@@ -35,4 +35,4 @@ rule skymodels:
     resources:
         **job_resources("skymodels"),
     shell:
-        "factor-step skymodels {params.p:q} {log:q} {threads} {resources.wsclean_mem_mb} {resources.scratch:q}"
+        "exec factor-step skymodels {params.p:q} {log:q} {threads} {resources.wsclean_mem_mb} {resources.scratch:q}"

@@ -16,4 +16,4 @@ rule facetimage:
     resources:
         **job_resources("facetimage"),
     shell:
-        "factor-step facetimage {params.p:q} {log:q} {threads} {resources.wsclean_mem_mb} {resources.scratch:q}"
+        "exec factor-step facetimage {params.p:q} {log:q} {threads} {resources.wsclean_mem_mb} {resources.scratch:q}"

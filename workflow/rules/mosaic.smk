@@ -19,7 +19,7 @@ rule fieldmosaic:
     resources:
         **job_resources("fieldmosaic"),
     shell:
-        "factor-step mosaic {params.p:q} {log:q} {threads} {resources.wsclean_mem_mb} {resources.scratch:q}"
+        "exec factor-step mosaic {params.p:q} {log:q} {threads} {resources.wsclean_mem_mb} {resources.scratch:q}"
 
 
 rule products:
@@ -41,4 +41,4 @@ rule products:
     localrule: True
     threads: 1
     shell:
-        "factor-step products {params.p:q} {log:q} {threads} 0"
+        "exec factor-step products {params.p:q} {log:q} {threads} 0"

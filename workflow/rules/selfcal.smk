@@ -18,4 +18,4 @@ rule facetselfcal:
         **job_resources("facetselfcal"),
     priority: 10
     shell:
-        "factor-step selfcal {params.p:q} {log:q} {threads} {resources.wsclean_mem_mb} {resources.scratch:q}"
+        "exec factor-step selfcal {params.p:q} {log:q} {threads} {resources.wsclean_mem_mb} {resources.scratch:q}"

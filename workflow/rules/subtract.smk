@@ -18,4 +18,4 @@ rule facetsub:
         **job_resources("facetsub"),
     priority: 10
     shell:
-        "factor-step subtract {params.p:q} {log:q} {threads} {resources.wsclean_mem_mb} {resources.scratch:q}"
+        "exec factor-step subtract {params.p:q} {log:q} {threads} {resources.wsclean_mem_mb} {resources.scratch:q}"
