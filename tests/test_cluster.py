@@ -7,6 +7,7 @@ import resource
 import shlex
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from factor_cli import cluster
@@ -191,3 +192,28 @@ def test_job_status_reads_the_schedulers_answer(tmp_path, monkeypatch, program, 
                          capture_output=True, text=True, check=True).stdout.strip()
     assert out == expected
     assert jobstatus.main(["nosuch", "1"]) == 2
+
+
+def test_facetsub_on_scratch_copies_in_and_back_and_leaves_nothing(tiny_obs, tmp_path):
+    """dir_local: the residual is copied to the node's disk, DP3 writes the new residual there,
+    the result is copied back whole, the scratch folder is emptied."""
+    import json
+
+    from casacore import tables as pt
+
+    from factor_cli.steps import subtract
+
+    scratch = tmp_path / "scratch"
+    summary = tmp_path / "selfcal.json"
+    summary.write_text(json.dumps({"ok": False, "check": "test"}))  # failed selfcal: residual passed on
+    out = tmp_path / "results" / "facetsub" / "dir00" / "chunk0.ms"
+    out.parent.mkdir(parents=True)
+    log = tmp_path / "sub.log"
+    subtract.run({"out_ms": str(out), "in_ms": str(tiny_obs / "sim.ms"), "selfcal_json": str(summary),
+                  "direction": "dir00", "skip_selfcal_check": False, "exit_on_selfcal_failure": False,
+                  "threads": 1, "scratch": str(scratch)}, log)
+    with pt.table(str(tiny_obs / "sim.ms"), ack=False) as a, pt.table(str(out), ack=False) as b:
+        assert a.nrows() == b.nrows()
+        assert np.array_equal(a.getcol("DATA"), b.getcol("DATA"))
+    assert str(scratch) in log.read_text()  # DP3 read and wrote on scratch
+    assert list(scratch.iterdir()) == [] and not list(out.parent.glob("*.copying"))
