@@ -130,7 +130,10 @@ def prepare(parset: str) -> tuple[dict, dict, dict]:
         ms.di_skymodel = str(Path(model).resolve())
     usable = check_bands(mss, settings["global"]["min_fraction_per_band"], settings["global"]["exit_on_bad_band"])
     bands = [BandInfo(name=f"Band_{ms.ref_freq_hz / 1e6:.2f}MHz", ms=ms) for ms in usable]
-    ncpu, mem_mb = node_budget(settings["cluster"])
+    try:
+        ncpu, mem_mb = node_budget(settings["cluster"])
+    except ClusterError as err:  # the node size could not be asked of the scheduler
+        raise ParsetError(f"{settings['parset_file']}: {err}") from None
     directions, selected = _directions(settings, bands)
     plan = build_plan(settings, directions, bands, ncpu)
     plan["resources"] = rule_resources(settings["cluster"], ncpu, mem_mb, _job_gb(plan))
@@ -326,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings, plan, extra = prepare(args.parset)
         targets = reset_targets(plan, reset_dirs, reset_ops) if reset_dirs else []
-    except (ParsetError, DirectionsFileError, InputError, PlanError, ResetError, ClusterError) as err:
+    except (ParsetError, DirectionsFileError, InputError, PlanError, ResetError) as err:
         return fail(str(err))
 
     dir_working = Path(settings["global"]["dir_working"])
@@ -374,7 +377,7 @@ def _run(args, settings: dict, plan: dict, extra: dict, dir_working: Path, to_de
             try:  # the directions file may have been edited during the pause
                 settings, plan, extra = prepare(args.parset)
                 check_layout(dir_working, plan, directions_path(settings))
-            except (ParsetError, DirectionsFileError, InputError, PlanError, LayoutChangedError, ClusterError) as err:
+            except (ParsetError, DirectionsFileError, InputError, PlanError, LayoutChangedError) as err:
                 return fail(str(err))
             config_path = _write_run_files(dir_working, plan, extra)
         log.info("%d band(s), %d direction(s) (%d processed) in %d selfcal group(s)", len(plan["bands"]),

@@ -217,3 +217,15 @@ def test_facetsub_on_scratch_copies_in_and_back_and_leaves_nothing(tiny_obs, tmp
         assert np.array_equal(a.getcol("DATA"), b.getcol("DATA"))
     assert str(scratch) in log.read_text()  # DP3 read and wrote on scratch
     assert list(scratch.iterdir()) == [] and not list(out.parent.glob("*.copying"))
+
+
+def test_node_size_is_asked_of_sinfo(tmp_path, monkeypatch):
+    fake = tmp_path / "sinfo"
+    fake.write_text("#!/bin/sh\nprintf '48 192000\\n24+ 96000\\n'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    assert cluster.node_budget(checked(cluster_type="slurm", partition="lofar")) == (24, 96000)  # smallest node
+    assert cluster.node_budget(checked(cluster_type="slurm", ncpu=8)) == (8, 96000)
+    fake.write_text("#!/bin/sh\nexit 1\n")
+    with pytest.raises(cluster.ClusterError, match="partition"):
+        cluster.node_budget(checked(cluster_type="slurm", partition="nosuch"))
