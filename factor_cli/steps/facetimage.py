@@ -15,7 +15,7 @@ from pathlib import Path
 from ..facets import polygon_mask
 from ..imaging import ImagingSettings, image_wcs, optimum_size, wsclean, wsclean_memory_gb, write_mask
 from .facetdata import prepare
-from .workspace import copy_tree, work_folder
+from .workspace import move_tree, work_folder
 from .state import latest_solutions, subtracted
 
 
@@ -60,5 +60,5 @@ def _image(p: dict, log: Path, out: Path, work: Path) -> None:
                                                      "size": size, "cellsize_arcsec": cell}, indent=1))
     if p["keep_avg_facet_data"]:
         for i, m in enumerate(ms):
-            copy_tree(Path(m), out / f"facet_data_t{i}.ms")
+            move_tree(Path(m), out / f"facet_data_t{i}.ms")
 

@@ -21,7 +21,7 @@ from ..calibration import predict_step
 from ..engines import run_dp3
 from ..skymodel import read_skymodel
 from .state import subtracted
-from .workspace import copy_tree, work_folder
+from .workspace import copy_tree, move_tree, work_folder
 
 
 class SelfcalFailed(RuntimeError):
@@ -40,7 +40,7 @@ def run(p: dict, log: Path) -> None:
         local_in = work / "in.ms"
         copy_tree(Path(p["in_ms"]), local_in)
         _subtract(p, str(local_in), str(work / "out.ms"), log)
-        copy_tree(work / "out.ms", out)
+        move_tree(work / "out.ms", out)
 
 
 def _subtract(p: dict, in_ms: str, out: str, log: Path) -> None:

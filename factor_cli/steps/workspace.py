@@ -39,7 +39,7 @@ def work_folder(out: Path, scratch: str | None, keep: bool = False) -> Iterator[
     try:
         yield work
         if keep:
-            copy_tree(work, out / "work")
+            move_tree(work, out / "work")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -47,12 +47,18 @@ def work_folder(out: Path, scratch: str | None, keep: bool = False) -> Iterator[
 def copy_tree(src: Path, dst: Path) -> None:
     """Copy ``src`` to ``dst`` through a temporary name beside ``dst``, so ``dst`` is either
     absent or complete."""
+    _place(src, dst, shutil.copytree if src.is_dir() else shutil.copyfile)
+
+
+def move_tree(src: Path, dst: Path) -> None:
+    """Like copy_tree, but moves: a rename on the same file system, a copy from scratch."""
+    _place(src, dst, shutil.move)
+
+
+def _place(src: Path, dst: Path, transfer) -> None:
     tmp = dst.with_name(dst.name + ".copying")
     for path in (tmp, dst):
         if path.exists():
             shutil.rmtree(path) if path.is_dir() else path.unlink()
-    if src.is_dir():
-        shutil.copytree(src, tmp)
-    else:
-        shutil.copyfile(src, tmp)
+    transfer(str(src), str(tmp))
     tmp.rename(dst)
