@@ -229,3 +229,19 @@ def test_node_size_is_asked_of_sinfo(tmp_path, monkeypatch):
     fake.write_text("#!/bin/sh\nexit 1\n")
     with pytest.raises(cluster.ClusterError, match="partition"):
         cluster.node_budget(checked(cluster_type="slurm", partition="nosuch"))
+
+
+def test_products_are_placed_whole(tmp_path):
+    from factor_cli.steps.workspace import copy_tree, move_tree
+
+    src = tmp_path / "scratch" / "facet.ms"
+    (src / "table.f0").parent.mkdir(parents=True)
+    (src / "table.f0").write_text("data")
+    dst = tmp_path / "results" / "facet_data_t0.ms"
+    dst.parent.mkdir()
+    copy_tree(src, dst)
+    assert (dst / "table.f0").read_text() == "data" and src.is_dir()
+    (src / "table.f0").write_text("new")
+    move_tree(src, dst)  # replaces an older copy
+    assert (dst / "table.f0").read_text() == "new" and not src.exists()
+    assert not list(dst.parent.glob("*.copying"))
