@@ -78,7 +78,7 @@ def test_products_match_the_local_run(runs, tiny_obs):
     assert finite.sum() > 0.5 * a.size and np.array_equal(np.isfinite(a), np.isfinite(b))
     # DDECal and WSClean are multi-threaded and not bit-reproducible: two runs of the same
     # reduction differ by a few mrad in their solutions (measured 5-18 mrad on tiny) and their
-    # mosaics by about 5 % of the mosaic's rms (measured 4-5.2 %): far below the noise.
+    # mosaics by about 5 % of the mosaic's rms (measured: below 5 %, and 5.2 %): far below the noise.
     assert np.sqrt(np.mean((a - b)[finite] ** 2)) < 0.2 * image_rms(local["mosaic"])
     # What must hold: the runs agree far better than either agrees with the truth, and both
     # are equally far from it.
