@@ -16,10 +16,10 @@ Per rule (``rule_resources``):
   chunk, facetsub            threads ncpu/nthread_io, memory node/nthread_io (DP3 only)
   skymodels, fieldmosaic     one thread; fieldmosaic the selfcal share of memory
   runtime                    from the data a job reads (``RUNTIME_MODEL``), times ``SAFETY``;
-                             a retried job (``retries``) gets twice the runtime and memory (at
-                             most the node's)
+                             a retried job (``retries``) gets ``attempt`` times the runtime and
+                             memory (at most the node's)
 Scratch: ``dir_local`` for facetsub/facetimage, ``dir_local_selfcal`` (default ``dir_local``)
-for facetselfcal: see staging.py.
+for facetselfcal: see steps/workspace.py.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 
@@ -157,14 +158,14 @@ def rule_resources(c: dict, ncpu: int, mem_mb: int, job_gb: dict[str, float]) ->
     share_io = c["nthread_io"] or math.ceil(math.sqrt(ncpu))
     out = {}
     for rule in RULES:
-        if rule in HEAVY or rule == "fieldmosaic":
+        if rule in HEAVY:
             threads, mem = max(1, ncpu // share_dir), mem_mb // share_dir
         elif rule in IO_BOUND:
             threads, mem = max(1, ncpu // share_io), mem_mb // share_io
+        elif rule == "fieldmosaic":
+            threads, mem = 1, mem_mb // share_dir
         else:
             threads, mem = 1, min(2000, mem_mb)
-        if rule in ("skymodels", "fieldmosaic"):
-            threads = 1
         fixed, per_gb = RUNTIME_MODEL[rule]
         runtime = max(MIN_RUNTIME_MIN, math.ceil(SAFETY * (fixed + per_gb * job_gb.get(rule, 0.0) / threads)))
         scratch = c["dir_local_selfcal"] if rule == "facetselfcal" else c["dir_local"] if rule in ("facetsub", "facetimage") else None
@@ -208,8 +209,6 @@ CANCEL = {"pbs": "qdel", "lsf": None, "slurm": "scancel"}  # bsub prints more th
 
 def status_program() -> str:
     """factor-jobstatus beside this interpreter (a venv need not be activated on the head node)."""
-    import sys
-
     path = Path(sys.executable).parent / "factor-jobstatus"
     return shlex.quote(str(path)) if path.exists() else "factor-jobstatus"
 
