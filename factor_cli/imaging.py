@@ -36,7 +36,7 @@ class ImagingSettings:
     multiscale: bool = False
     multiscale_scales: tuple[int, ...] | None = None   # pixels; None = WSClean's own choice
     baseline_averaging_wavelengths: float = 0.0
-    idg_mode: str | None = None        # cpu/gpu/hybrid: image with IDG; None: WSClean's w-stacking
+    idg_mode: str | None = None        # cpu/gpu/hybrid: image with IDG; None: the w-gridder (engines.run_wsclean)
     abs_mem_gb: float | None = None    # WSClean -abs-mem: this job's share of the node (cluster.py)
     temp_dir: str | None = None        # WSClean -temp-dir: the step's work folder (node-local scratch if any)
 
