@@ -1,0 +1,39 @@
+"""The benchmark's orchestration measurement (engine ledger, time an engine ran) and the
+gridder every WSClean call uses."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from factor_cli import engines
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from facet_chain import busy_seconds  # noqa: E402
+
+
+def test_busy_time_counts_overlapping_engines_once_and_gaps_not_at_all():
+    # two overlapping runs (0-3), a gap, one run containing another (5-6)
+    assert busy_seconds([(5.0, 6.0), (0.0, 2.0), (1.0, 3.0), (5.5, 5.7)]) == 4.0
+    assert busy_seconds([]) == 0.0
+
+
+def test_ledger_line_has_engine_cpu_wall_and_start(tmp_path, monkeypatch):
+    ledger = tmp_path / "engines.tsv"
+    monkeypatch.setenv(engines.LEDGER_ENV, str(ledger))
+    before = time.time()
+    engines._record(["/usr/bin/wsclean", "-j", "2"], 3.5, 2.0, before)
+    name, cpu, wall, start = ledger.read_text().strip().split("\t")
+    assert (name, float(cpu), float(wall)) == ("wsclean", 3.5, 2.0)
+    assert abs(float(start) - before) < 1e-3
+
+
+def test_wsclean_grids_with_the_wgridder_unless_idg_is_asked_for(monkeypatch):
+    calls = []
+    monkeypatch.setattr(engines, "find_executable", lambda name: name)
+    monkeypatch.setattr(engines, "_run", lambda cmd, log, threads: calls.append(cmd))
+    engines.run_wsclean(["-name", "x", "a.ms"], threads=2)
+    engines.run_wsclean(["-use-idg", "-idg-mode", "cpu", "-name", "y", "a.ms"], threads=2)
+    assert "-use-wgridder" in calls[0] and calls[0][calls[0].index("-j") + 1] == "2"
+    assert "-use-wgridder" not in calls[1]
