@@ -148,11 +148,20 @@ def test_selfcal_products_and_checks(run):
     verification recorded, and the PNGs a user inspects."""
     from factor_cli.h5parm import read_soltab
 
+    # The verification images cover the field, so their peak is the largest residual anywhere.
+    # Pass 1 replaces a DI model by a self-calibrated one: that peak must drop.  A later pass
+    # replaces an already good model and the peak is often another direction's, a few sigma
+    # above the noise: it must not rise by more than the image noise (seen: +0.8 %, 0.07 sigma).
+    for out in sorted((run["work"] / "results" / "facetselfcal").iterdir()):
+        v = json.loads((out / "selfcal.json").read_text())["verification"]
+        if ".p" not in out.name:
+            assert v["peak_post_jy"] < v["peak_pre_jy"], out.name
+        else:
+            assert v["peak_post_jy"] < v["peak_pre_jy"] + image_rms(str(out / "verify_post.fits")), out.name
     for name, h5 in run["products"]["solutions"].items():
         out = Path(h5).parent
         summary = json.loads((out / "selfcal.json").read_text())
         assert summary["ok"] and summary["verification"]["ok"], name
-        assert summary["verification"]["peak_post_jy"] < summary["verification"]["peak_pre_jy"], name
         assert 1 <= summary["amplitude_loop"]["iterations"] <= summary["amplitude_loop"]["max_loops"]
         tabs = {t: read_soltab(h5, t) for t in ("tec000", "phase000", "amplitude000", "amplitude001", "phase001")}
         assert summary["fast_mode"] == "tecandphase"
