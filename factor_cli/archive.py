@@ -82,7 +82,7 @@ def archive(parset: str, out: Path, data_dirs: list[str] | None, resumable: bool
         if unknown:
             raise ArchiveError(f"-d: unknown direction(s) {', '.join(unknown)}; processed: {', '.join(names)}")
         data_dirs = names if "all" in data_dirs else data_dirs
-        missing = [n for n in data_dirs if not list((work / "results" / "facetimage" / n).glob("facet_data_t*.ms"))]
+        missing = [n for n in data_dirs if not _facet_data(work, n)]
         if missing:
             raise ArchiveError(f"-d: no calibrated facet data for {', '.join(missing)} (not imaged yet, or "
                                "keep_avg_facet_data = False)")
@@ -100,12 +100,19 @@ def archive(parset: str, out: Path, data_dirs: list[str] | None, resumable: bool
     put(Path(directions_file), f"misc/{Path(directions_file).name}")
     for name in ("factor.log", "config.yaml", "results/products.json", "regions/facets_ds9.reg", "regions/calimages_ds9.reg"):
         put(work / name, f"misc/{Path(name).name}")
-    for fits in sorted((work / "results" / "fieldmosaic").glob("*/*.fits")):
-        put(fits, f"images/field/{fits.name}")
+    # The first imaging parameter set in images/field and images/<dir>, further sets in a
+    # subfolder named after their operation (facetimage_c…, fieldmosaic_c…).
+    sets = config.get("image_sets") or [{"image_op": "facetimage", "mosaic_op": "fieldmosaic"}]
+    for i, s in enumerate(sets):
+        sub = f"/{s['mosaic_op']}" if i else ""
+        for fits in sorted((work / "results" / s["mosaic_op"]).glob("*/*.fits")):
+            put(fits, f"images/field{sub}/{fits.name}")
     final = _final_stages(config)
     for name in names:
-        for fits in sorted((work / "results" / "facetimage" / name).glob("*.fits")):
-            put(fits, f"images/{name}/{fits.name}")
+        for i, s in enumerate(sets):
+            sub = f"/{s['image_op']}" if i else ""
+            for fits in sorted((work / "results" / s["image_op"] / name).glob("*.fits")):
+                put(fits, f"images/{name}{sub}/{fits.name}")
         if name in final:
             stage = work / "results" / "facetselfcal" / final[name]
             put(stage / "solutions.h5", f"solutions/{name}/solutions.h5")
@@ -113,7 +120,7 @@ def archive(parset: str, out: Path, data_dirs: list[str] | None, resumable: bool
             for png in sorted(stage.glob("*.png")):
                 put(png, f"plots/{name}/{png.name}")
     for name in data_dirs or []:
-        for ms in sorted((work / "results" / "facetimage" / name).glob("facet_data_t*.ms")):
+        for ms in _facet_data(work, name):
             put(ms, f"calibrated_data/{name}/{name}_calibrated_data_{ms.stem.split('_')[-1]}.ms")
     if resumable:
         _copy(work, out / "working")
@@ -218,3 +225,13 @@ def unarchive_main(argv: list[str] | None = None) -> int:
         return 2
     print(f"restored to {args.dir_output}; continue with: runfactor {parset}")
     return 0
+
+
+def _facet_data(work: Path, name: str) -> list[Path]:
+    """A facet's kept calibrated data: shared by several imaging sets (results/facetdata), or
+    kept by its single facetimage job (keep_avg_facet_data, the target's facet)."""
+    for folder in ("facetdata", "facetimage"):
+        found = sorted((work / "results" / folder / name).glob("facet_data_t*.ms"))
+        if found:
+            return found
+    return []

@@ -15,6 +15,7 @@ Per rule (``rule_resources``):
                              ``wsclean_fmem`` of that memory (``-abs-mem``), never the node's
   chunk, facetsub            threads ncpu/nthread_io, memory node/nthread_io (DP3 only)
   skymodels, fieldmosaic     one thread; fieldmosaic the selfcal share of memory
+  facetdata                  (several imaging parameter sets) what facetimage asks
   runtime                    from the data a job reads (``RUNTIME_MODEL``), times ``SAFETY``;
                              a retried job (``retries``) gets ``attempt`` times the runtime and
                              memory (at most the node's)

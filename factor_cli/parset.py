@@ -25,6 +25,7 @@ from astropy import units as u
 
 from .cluster import check_cluster
 from .directions import parse_position
+from .imagesets import image_sets
 
 
 class ParsetError(ValueError):
@@ -343,8 +344,14 @@ def _cross_checks(where: str, s: dict[str, Any]) -> None:
     if len(set(lengths.values())) != 1:
         detail = ", ".join(f"{k}={n}" for k, n in lengths.items())
         raise ParsetError(f"{where}: [imaging] facet_cellsize_arcsec: the four facet_* lists must have equal length ({detail})")
-    if len(img["facet_cellsize_arcsec"]) > 1:
-        raise ParsetError(f"{where}: [imaging] facet_cellsize_arcsec: several imaging parameter sets " + NOT_YET)
+    for key, low in (("facet_cellsize_arcsec", 0.0), ("facet_taper_arcsec", None), ("facet_min_uv_lambda", None)):
+        bad = [v for v in img[key] if (v <= 0.0 if low is not None else v < 0.0)]
+        if bad:
+            raise ParsetError(f"{where}: [imaging] {key}: {bad[0]:g} is not allowed (must be {'> 0' if low is not None else '>= 0'})")
+    try:
+        image_sets(img)
+    except ValueError as err:
+        raise ParsetError(f"{where}: [imaging] facet_cellsize_arcsec: {err}") from None
     if img["fractional_bandwidth_selfcal_facet_image"] <= 0:
         img["fractional_bandwidth_selfcal_facet_image"] = 0.2 if img["fractional_bandwidth_selfcal_facet_image"] < 0 else 0.25
     img["fractional_bandwidth_selfcal_facet_image"] = min(1.0, img["fractional_bandwidth_selfcal_facet_image"])

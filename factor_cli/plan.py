@@ -34,6 +34,7 @@ from .edges import avoidance_radius_deg
 from .facets import Facet, facet_of_sources, make_facets, ns_stretch, plane_coordinates
 from .groups import make_groups, nearest
 from .imaging import baseline_averaging_wavelengths
+from .imagesets import image_sets, reaverage_factors
 from .parset import ParsetError, groupings
 from .skymodel import read_skymodel
 from .target import TARGET_NAME, Target, TargetError, containing_direction, target_of, with_target_direction
@@ -140,7 +141,6 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
     band0 = bands[0].ms
     nchan = len(band0.chan_freqs_hz)
     cell = img["selfcal_cellsize_arcsec"]
-    facet_cell = img["facet_cellsize_arcsec"][0]
 
     def residual(stage: str | None) -> list[list[str | None]]:
         return [[residual_name(stage, b.chunks[i].name, b.name) if b else None for b in grid] for i in range(ntime)]
@@ -293,35 +293,63 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
         raise PlanError(f"{settings['parset_file']}: [imaging] image_target_only: the target lies in no facet of the field "
                         f"(nearest direction {with_target} is a patch outside the faceting radius)")
 
+    sets = image_sets(img)
+    shared = len(sets) > 1
+    steps["facetimage"] = {s["image_op"]: {} for s in sets}
+    steps["facetdata"] = {}
     for name in imaged:
         e = by_name[name]
-        ffreqstep, ftimestep = _steps(1.0 - img["max_peak_smearing"], e["facet"]["width_deg"] / 2, facet_cell, band0)
-        steps["facetimage"][name] = {
-            "out_image": f"results/facetimage/{name}/image.fits", "direction": e, "residual": residual(final),
+        # Each set averages as much as its own smearing limit allows (it depends on the cell size).
+        wanted = {s["image_op"]: _steps(1.0 - img["max_peak_smearing"], e["facet"]["width_deg"] / 2, s["cellsize_arcsec"], band0)
+                  for s in sets}
+        calibration = {
+            "direction": e, "residual": residual(final),
             "own": history(name, passes + 1) if name in selfcal_names else history(name, 1),
             "candidates": [{"name": n, "history": history(n, passes + 1)} for n in nearest(name, selfcal_names, positions)],
             "skip_selfcal_check": cal["skip_selfcal_check"],
-            "freqstep": ffreqstep, "timestep": ftimestep, "cellsize_arcsec": facet_cell,
-            "robust": img["facet_robust"][0], "min_uv_lambda": img["facet_min_uv_lambda"][0],
-            "taper_arcsec": img["facet_taper_arcsec"][0], "channels_out": channels_out_facet,
-            "padding": img["wsclean_image_padding"],
-            "keep_avg_facet_data": g["keep_avg_facet_data"] or e["contains_target"],
-            "multiscale": e["mscale_facet"], "multiscale_scales": img["facet_multiscale_scales_pixel"],
-            "bl_avg_wavelengths": bl_avg(facet_cell, timestep_s * ftimestep),
         }
+        base = (min(f for f, _ in wanted.values()), min(t for _, t in wanted.values()))
+        if shared:
+            steps["facetdata"][name] = {**calibration, "out_dir": f"results/facetdata/{name}", "freqstep": base[0],
+                                        "timestep": base[1], "nchunks": ntime}
+        for s in sets:
+            entry = {
+                "out_image": f"results/{s['image_op']}/{name}/image.fits", "image_op": s["image_op"],
+                "cellsize_arcsec": s["cellsize_arcsec"], "robust": s["robust"], "min_uv_lambda": s["min_uv_lambda"],
+                "taper_arcsec": s["taper_arcsec"], "channels_out": channels_out_facet,
+                "padding": img["wsclean_image_padding"],
+                "keep_avg_facet_data": not shared and (g["keep_avg_facet_data"] or e["contains_target"]),
+                "multiscale": e["mscale_facet"], "multiscale_scales": img["facet_multiscale_scales_pixel"],
+            }
+            if shared:
+                # The facet's shared averaged data, averaged further for this set.
+                kf, kt = reaverage_factors(base, wanted[s["image_op"]], nchan // base[0])
+                entry.update({"direction": e, "facet_data": [f"results/facetdata/{name}/facet_data_t{i}.ms" for i in range(ntime)],
+                              "facet_data_json": f"results/facetdata/{name}/facetdata.json",
+                              "freqstep": kf, "timestep": kt,
+                              "bl_avg_wavelengths": bl_avg(s["cellsize_arcsec"], timestep_s * base[1] * kt)})
+            else:
+                ffreqstep, ftimestep = wanted[s["image_op"]]
+                entry.update({**calibration, "freqstep": ffreqstep, "timestep": ftimestep,
+                              "bl_avg_wavelengths": bl_avg(s["cellsize_arcsec"], timestep_s * ftimestep)})
+            steps["facetimage"][s["image_op"]][name] = entry
 
     times = np.linspace(band0.start_s, band0.end_s, 3).tolist()
     steps["mosaic"] = {
-        "out_dir": "results/fieldmosaic/field", "centre_deg": list(centre),
-        "images": [steps["facetimage"][n]["out_image"] for n in imaged],
-        "vertices": [by_name[n]["facet"]["vertices"] for n in imaged],
-        "beam_ms": residual_name(None, bands[0].chunks[0].name, bands[0].name),
-        "freqs_hz": [b.freq_hz for b in bands], "times_s": times,
+        s["mosaic_op"]: {
+            "out_dir": f"results/{s['mosaic_op']}/field", "centre_deg": list(centre),
+            "images": [steps["facetimage"][s["image_op"]][n]["out_image"] for n in imaged],
+            "vertices": [by_name[n]["facet"]["vertices"] for n in imaged],
+            "beam_ms": residual_name(None, bands[0].chunks[0].name, bands[0].name),
+            "freqs_hz": [b.freq_hz for b in bands], "times_s": times,
+        } for s in sets
     }
     steps["products"] = {
-        "out": "results/products.json", "mosaic_dir": "results/fieldmosaic/field", "make_mosaic": img["make_mosaic"],
+        "out": "results/products.json", "make_mosaic": img["make_mosaic"],
+        "image_sets": [{**s, "mosaic_dir": steps["mosaic"][s["mosaic_op"]]["out_dir"],
+                        "facet_images": {n: steps["facetimage"][s["image_op"]][n]["out_image"] for n in imaged}}
+                       for s in sets],
         "solutions": {n: f"results/facetselfcal/{stage_id(n, passes)}/solutions.h5" for n in selfcal_names},
-        "facet_images": {n: steps["facetimage"][n]["out_image"] for n in imaged},
         "residual_ms": [m for row in residual(final) for m in row if m],
         "directions": {n: {"ra_deg": by_name[n]["ra_deg"], "dec_deg": by_name[n]["dec_deg"],
                            "polygon": by_name[n]["facet"]["vertices"], "is_patch": by_name[n]["facet"]["is_patch"]}
@@ -344,6 +372,7 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
         "order": order,
         "imaged": imaged,
         "make_mosaic": img["make_mosaic"],
+        "image_sets": sets,
         "target": with_target,
         "notes": notes,
         "steps": steps,

@@ -17,7 +17,6 @@ from pathlib import Path
 from .workflow_state import Output, summary
 
 OPERATIONS = ("outlierpeel", "facetpeel", "facetpeelimage", "facetselfcal", "facetsub", "facetimage", "fieldmosaic")
-MOSAIC_OUTPUT = "results/fieldmosaic/field/mosaic.fits"
 
 
 class ResetError(ValueError):
@@ -28,32 +27,50 @@ def parse_names(text: str | None) -> list[str]:
     return [n.strip() for n in (text or "").split(",") if n.strip()]
 
 
+def operations_of(config: dict) -> list[str]:
+    """Valid ``-o`` names: Factor's operations, and one facetimage_c…/fieldmosaic_c… per further
+    imaging parameter set (the plain names stand for every set)."""
+    extra = [s[k] for s in config.get("image_sets", [])[1:] for k in ("image_op", "mosaic_op")]
+    return [*OPERATIONS, *extra]
+
+
 def reset_targets(config: dict, directions: list[str], operations: list[str]) -> list[str]:
     """The outputs whose recomputation the reset asks for (before adding their downstream)."""
     valid = [d["name"] for d in config["directions"]]
     unknown = [d for d in directions if d not in valid and d != "field"]
     if unknown:
         raise ResetError(f"-r: unknown direction(s) {', '.join(unknown)}; valid names: {', '.join(valid + ['field'])}")
-    bad_ops = [o for o in operations if o not in OPERATIONS]
+    known = operations_of(config)
+    bad_ops = [o for o in operations if o not in known]
     if bad_ops:
-        raise ResetError(f"-o: unknown operation(s) {', '.join(bad_ops)}; valid operations: {', '.join(OPERATIONS)}")
+        raise ResetError(f"-o: unknown operation(s) {', '.join(bad_ops)}; valid operations: {', '.join(known)}")
     ops = operations or list(OPERATIONS)
     steps = config["steps"]
+
+    def mosaics() -> list[str]:
+        if not config["make_mosaic"]:
+            return [steps["products"]["out"]]
+        return [f"{m['out_dir']}/mosaic.fits" for op, m in steps["mosaic"].items()
+                if "fieldmosaic" in ops or op in ops]
+
     targets: list[str] = []
     for name in directions:
         if name == "field":
-            if not operations or "fieldmosaic" in ops:
-                targets.append(MOSAIC_OUTPUT if config["make_mosaic"] else steps["products"]["out"])
+            if not operations or any(o.startswith("fieldmosaic") for o in ops):
+                targets += mosaics()
             continue
         stages = [s for s in config["order"] if s == name or s.startswith(name + ".p")]
         if "facetselfcal" in ops:
             targets += [f"results/facetselfcal/{s}/selfcal.json" for s in stages]
         if "facetsub" in ops:
             targets += [c["out_ms"] for s in stages for c in steps["subtract"][s].values()]
-        if "facetimage" in ops and name in steps["facetimage"]:
-            targets.append(steps["facetimage"][name]["out_image"])
-        if "fieldmosaic" in ops and operations:
-            targets.append(MOSAIC_OUTPUT if config["make_mosaic"] else steps["products"]["out"])
+        if "facetimage" in ops and name in steps.get("facetdata", {}):
+            targets.append(f"{steps['facetdata'][name]['out_dir']}/facetdata.json")
+        for op, images in steps["facetimage"].items():
+            if ("facetimage" in ops or op in ops) and name in images:
+                targets.append(images[name]["out_image"])
+        if operations and any(o.startswith("fieldmosaic") for o in ops):
+            targets += mosaics()
     return list(dict.fromkeys(targets))
 
 

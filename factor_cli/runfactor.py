@@ -87,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-o", "--ops", metavar="OPS", default=None,
                         help='comma-separated list of operations to reset for the directions specified with '
                         '"-r" or "--reset" (e.g., "-o facetselfcal,facetsub"). By default, all operations '
-                        "are reset. Available operations are: " + ", ".join(OPERATIONS))
+                        "are reset. Available operations are: " + ", ".join(OPERATIONS)
+                        + " (and facetimage_c…, fieldmosaic_c… for one further imaging parameter set)")
     parser.add_argument("-s", "--stop_after", metavar="STOP_AFTER", type=int, default=None,
                         help="Stop after processing so many facetselfcal groups. "
                         "(Please note the difference between directions and groups!)")

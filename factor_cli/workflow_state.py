@@ -23,7 +23,7 @@ from .workflow_files import snakefile
 # Rule name → Factor operation name shown to the user.
 OPERATION_OF_RULE = {
     "chunk": "chunk", "skymodels": "skymodels", "facetselfcal": "facetselfcal", "facetsub": "facetsub",
-    "facetimage": "facetimage", "fieldmosaic": "fieldmosaic", "products": "fieldmosaic",
+    "facetdata": "facetimage", "facetimage": "facetimage", "fieldmosaic": "fieldmosaic", "products": "fieldmosaic",
 }
 
 
@@ -49,12 +49,14 @@ class Output:
 
 
 def direction_of(path: str) -> str:
-    """The direction an output belongs to: ``dir01`` for results/facetselfcal/dir01.p2/..., the
+    """The direction an output belongs to: ``dir01`` for results/facetselfcal/dir01.p2/... (and
+    results/facetimage_c…/dir01/... of a further imaging parameter set), the
     band for chunks and sky models, ``field`` for the mosaic and the manifest."""
     parts = Path(path).parts
     if parts[0] == "chunks" or (len(parts) > 2 and parts[1] == "skymodels"):
         return parts[1] if parts[0] == "chunks" else parts[2]
-    if len(parts) > 2 and parts[0] == "results" and parts[1] in ("facetselfcal", "facetsub", "facetimage"):
+    per_direction = ("facetselfcal", "facetsub", "facetimage", "facetdata")
+    if len(parts) > 2 and parts[0] == "results" and parts[1].split("_")[0] in per_direction:
         return stage_direction(parts[2])
     return "field"
 

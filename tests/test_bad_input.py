@@ -157,9 +157,10 @@ CASES = {
                                               add_line("[directions]", "target_ra = 12h20m\ntarget_dec = +52d30m\n"
                                                        "target_radius_arcmin = 5\ntarget_has_own_facet = True")),
                                          "already named 'target'"),
-    "more than one imaging set": (add_line("[imaging]", "facet_cellsize_arcsec = [1.5, 3.0]\nfacet_robust = [0, 0]\n"
-                                           "facet_taper_arcsec = [0, 0]\nfacet_min_uv_lambda = [80, 80]"),
-                                  "facet_cellsize_arcsec"),
+    "the same imaging set twice": (add_line("[imaging]", "facet_cellsize_arcsec = [3.0, 3.0]\nfacet_robust = [0, 0]\n"
+                                            "facet_taper_arcsec = [0, 0]\nfacet_min_uv_lambda = [80, 80]"),
+                                   "sets 1 and 2 are the same"),
+    "negative taper": (add_line("[imaging]", "facet_taper_arcsec = [-10]"), "facet_taper_arcsec"),
     # [cluster]
     "partition on a local run": (parset(PARSET + "[cluster]\npartition = normal\n"), "partition"),
     "generic without a scheduler": (parset(PARSET + "[cluster]\ncluster_type = generic\nncpu = 4\n"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..facets import polygon_mask
 from ..imaging import ImagingSettings, image_wcs, optimum_size, wsclean, wsclean_memory_gb, write_mask
+from ..engines import run_dp3
 from .facetdata import prepare
 from .workspace import move_tree, work_folder
 from .state import latest_solutions, subtracted
@@ -25,10 +26,12 @@ def run(p: dict, log: Path) -> None:
         _image(p, log, out, work)
 
 
-def _image(p: dict, log: Path, out: Path, work: Path) -> None:
+def calibrated_facet_data(p: dict, log: Path, work: Path) -> tuple[list[str], str]:
+    """One averaged, calibrated MS per time chunk of the facet, and the direction whose
+    solutions were applied: the improved facet model, corrupted by those solutions, is added
+    back to the phase-shifted final residual, then the solutions are applied."""
     d = p["direction"]
     facet = d["facet"]
-    centre = (facet["ra_deg"], facet["dec_deg"])
     skip = p["skip_selfcal_check"]
     state = subtracted(p["own"], skip)
     solutions, solution_direction = latest_solutions(p["own"], skip), d["name"]
@@ -39,9 +42,31 @@ def _image(p: dict, log: Path, out: Path, work: Path) -> None:
         if donor is None:
             raise RuntimeError("no direction passed self-calibration: nothing to image the facet with")
         solutions, solution_direction = latest_solutions(donor["history"], skip), donor["name"]
-    # Add back what is subtracted of this facet (with its own solutions), then correct.
-    ms = prepare(p["residual"], state["models"], work, "facet", centre, p["freqstep"], p["timestep"], state["h5"],
-                 solutions, d["name"], log, p["threads"], apply_direction=solution_direction)
+    ms = prepare(p["residual"], state["models"], work, "facet", (facet["ra_deg"], facet["dec_deg"]), p["freqstep"],
+                 p["timestep"], state["h5"], solutions, d["name"], log, p["threads"], apply_direction=solution_direction)
+    return ms, solution_direction
+
+
+def _shared_facet_data(p: dict, log: Path, work: Path) -> tuple[list[str], str]:
+    """The facet's shared calibrated data (facetcal step), averaged further for this set."""
+    solution_direction = json.loads(Path(p["facet_data_json"]).read_text())["solutions_from"]
+    if p["freqstep"] == 1 and p["timestep"] == 1:
+        return list(p["facet_data"]), solution_direction  # read only: WSClean does not write the MS here
+    out = []
+    for i, ms in enumerate(p["facet_data"]):
+        avg = str(work / f"facet_t{i}.ms")
+        run_dp3({"msin": ms, "msin.datacolumn": "DATA", "msout": avg, "msout.overwrite": True, "steps": ["avg"],
+                 "avg.type": "averager", "avg.freqstep": p["freqstep"], "avg.timestep": p["timestep"]},
+                log=log, threads=p["threads"])
+        out.append(avg)
+    return out, solution_direction
+
+
+def _image(p: dict, log: Path, out: Path, work: Path) -> None:
+    d = p["direction"]
+    facet = d["facet"]
+    centre = (facet["ra_deg"], facet["dec_deg"])
+    ms, solution_direction = (_shared_facet_data if "facet_data" in p else calibrated_facet_data)(p, log, work)
     cell = p["cellsize_arcsec"]
     size = optimum_size(facet["width_deg"] * 3600.0 / cell * p["padding"], minimum=256)
     wcs = image_wcs(centre, size, cell)
@@ -57,7 +82,9 @@ def _image(p: dict, log: Path, out: Path, work: Path) -> None:
     shutil.move(products["image"], p["out_image"])
     shutil.move(products["residual"], str(Path(p["out_image"]).with_name("residual.fits")))
     (out / "facetimage.json").write_text(json.dumps({"direction": d["name"], "solutions_from": solution_direction,
-                                                     "size": size, "cellsize_arcsec": cell}, indent=1))
+                                                     "size": size, "cellsize_arcsec": cell,
+                                                     "robust": p["robust"], "taper_arcsec": p["taper_arcsec"],
+                                                     "min_uv_lambda": p["min_uv_lambda"]}, indent=1))
     if p["keep_avg_facet_data"]:
         for i, m in enumerate(ms):
             move_tree(Path(m), out / f"facet_data_t{i}.ms")

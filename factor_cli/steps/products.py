@@ -1,8 +1,11 @@
 """products: ``results/products.json``, the manifest users and later tools rely on.
 
-Keys: mosaic_pbcor, mosaic_pbcut, mosaic (paths), solutions (direction → H5parm), facet_images
-(direction → FITS), residual_ms (the visibilities after all subtractions, DATA column),
-residual_column, directions (name → RA, Dec, facet polygon).  Paths are absolute.
+Keys: mosaic_pbcor, mosaic_pbcut, mosaic, primary_beam (paths), solutions (direction →
+H5parm), facet_images (direction → FITS), residual_ms (the visibilities after all
+subtractions, DATA column), residual_column, directions (name → RA, Dec, facet polygon) and
+image_sets (one entry per imaging parameter set, by its facetimage operation name, with the
+same image keys and its cellsize_arcsec, robust, taper_arcsec, min_uv_lambda).  The top-level
+image keys are those of the first set.  Paths are absolute.
 """
 
 from __future__ import annotations
@@ -11,20 +14,34 @@ import json
 from pathlib import Path
 
 
-def run(p: dict, log: Path) -> None:
-    def absolute(path: str) -> str:
-        return str(Path(path).resolve())
+def _absolute(path: str | Path) -> str:
+    return str(Path(path).resolve())
 
-    mosaic_dir = Path(p["mosaic_dir"])
+
+def image_set_products(s: dict, make_mosaic: bool) -> dict:
+    mosaic_dir = Path(s["mosaic_dir"])
+
+    def mosaic(name: str) -> str | None:
+        return _absolute(mosaic_dir / name) if make_mosaic else None
+
+    return {
+        "mosaic": mosaic("mosaic.fits"), "mosaic_pbcor": mosaic("mosaic.pbcor.fits"),
+        "mosaic_pbcut": mosaic("mosaic.pbcut.fits"), "primary_beam": mosaic("mosaic.pb.fits"),
+        "facet_images": {k: _absolute(v) for k, v in s["facet_images"].items()},
+    }
+
+
+def run(p: dict, log: Path) -> None:
+    sets = {s["image_op"]: {**image_set_products(s, p["make_mosaic"]),
+                            **{k: s[k] for k in ("cellsize_arcsec", "robust", "taper_arcsec", "min_uv_lambda")}}
+            for s in p["image_sets"]}
+    first = image_set_products(p["image_sets"][0], p["make_mosaic"])
     manifest = {
-        "mosaic": absolute(mosaic_dir / "mosaic.fits") if p["make_mosaic"] else None,
-        "mosaic_pbcor": absolute(mosaic_dir / "mosaic.pbcor.fits") if p["make_mosaic"] else None,
-        "mosaic_pbcut": absolute(mosaic_dir / "mosaic.pbcut.fits") if p["make_mosaic"] else None,
-        "primary_beam": absolute(mosaic_dir / "mosaic.pb.fits") if p["make_mosaic"] else None,
-        "solutions": {k: absolute(v) for k, v in p["solutions"].items()},
-        "facet_images": {k: absolute(v) for k, v in p["facet_images"].items()},
-        "residual_ms": [absolute(m) for m in p["residual_ms"]],
+        **first,
+        "solutions": {k: _absolute(v) for k, v in p["solutions"].items()},
+        "residual_ms": [_absolute(m) for m in p["residual_ms"]],
         "residual_column": "DATA",
         "directions": p["directions"],
+        "image_sets": sets,
     }
     Path(p["out"]).write_text(json.dumps(manifest, indent=1))

@@ -1,4 +1,5 @@
 import json
+import re
 
 from snakemake.utils import validate
 
@@ -10,13 +11,22 @@ DIRECTIONS = [d["name"] for d in config["directions"]]
 STAGES = config["order"]  # selfcal stages: a direction name, or <name>.p<N> for later passes
 CHUNK_BAND = {c: b for b, chunks in config["chunks"].items() for c in chunks}
 RESOURCES = config["resources"]
+NCHUNKS = len(next(iter(config["chunks"].values()), []))  # time chunks (every band has the same)
+IMAGE_OPS = list(STEPS["facetimage"])  # facetimage, facetimage_c…: one per imaging parameter set
+MOSAIC_OPS = list(STEPS["mosaic"])
+
+
+def _one_of(names):
+    return "|".join(re.escape(n) for n in names) or "NONE"
 
 
 wildcard_constraints:
-    direction="|".join(DIRECTIONS) or "NONE",
-    stage="|".join(s.replace(".", r"\.") for s in STAGES) or "NONE",
-    chunk="|".join(CHUNK_BAND) or "NONE",
-    band="|".join(config["bands"]) or "NONE",
+    direction=_one_of(DIRECTIONS),
+    stage=_one_of(STAGES),
+    chunk=_one_of(CHUNK_BAND),
+    band=_one_of(config["bands"]),
+    imageop=_one_of(IMAGE_OPS),
+    mosaicop=_one_of(MOSAIC_OPS),
 
 
 def step_params(kind, *keys):
@@ -52,12 +62,24 @@ def flat_residual(matrix):
     return [ms for row in matrix for ms in row if ms]
 
 
-def facetimage_inputs(wc):
-    p = STEPS["facetimage"][wc.direction]
+def calibration_inputs(p):
+    """What a facet's calibrated data are made from: the final residual and the solution
+    and model files of the direction and of its nearest stand-ins."""
     files = history_files(p["own"])
     for candidate in p["candidates"]:
         files += history_files(candidate["history"])
     return {"residual": flat_residual(p["residual"]), "history": sorted(set(files))}
+
+
+def facetdata_inputs(wc):
+    return calibration_inputs(STEPS["facetdata"][wc.direction])
+
+
+def facetimage_inputs(wc):
+    p = STEPS["facetimage"][wc.imageop][wc.direction]
+    if "facet_data" in p:  # several imaging parameter sets share the facet's calibrated data
+        return {"facet_data": p["facet_data"], "summary": p["facet_data_json"]}
+    return calibration_inputs(p)
 
 
 def threads_of(rule):

@@ -1,20 +1,20 @@
 rule fieldmosaic:
     input:
-        images=STEPS["mosaic"]["images"],
-        beam_ms=STEPS["mosaic"]["beam_ms"],
+        images=lambda wc: STEPS["mosaic"][wc.mosaicop]["images"],
+        beam_ms=lambda wc: STEPS["mosaic"][wc.mosaicop]["beam_ms"],
     output:
-        mosaic="results/fieldmosaic/field/mosaic.fits",
-        pb="results/fieldmosaic/field/mosaic.pb.fits",
-        pbcor="results/fieldmosaic/field/mosaic.pbcor.fits",
-        pbcut="results/fieldmosaic/field/mosaic.pbcut.fits",
+        mosaic="results/{mosaicop}/field/mosaic.fits",
+        pb="results/{mosaicop}/field/mosaic.pb.fits",
+        pbcor="results/{mosaicop}/field/mosaic.pbcor.fits",
+        pbcut="results/{mosaicop}/field/mosaic.pbcut.fits",
     params:
-        p=json.dumps(STEPS["mosaic"], sort_keys=True),
+        p=step_params("mosaic", "mosaicop"),
     conda:
         "../envs/factor.yaml"
     log:
-        "logs/fieldmosaic/field.log",
+        "logs/{mosaicop}/field.log",
     benchmark:
-        "benchmarks/fieldmosaic/field.tsv"
+        "benchmarks/{mosaicop}/field.tsv"
     threads: threads_of("fieldmosaic")
     resources:
         **job_resources("fieldmosaic"),
@@ -24,8 +24,8 @@ rule fieldmosaic:
 
 rule products:
     input:
-        mosaic=rules.fieldmosaic.output if config["make_mosaic"] else [],
-        images=list(STEPS["products"]["facet_images"].values()),
+        mosaics=[f"{m['out_dir']}/mosaic.fits" for m in STEPS["mosaic"].values()] if config["make_mosaic"] else [],
+        images=[i for s in STEPS["products"]["image_sets"] for i in s["facet_images"].values()],
         solutions=list(STEPS["products"]["solutions"].values()),
         residual=STEPS["products"]["residual_ms"],
     output:
