@@ -37,7 +37,8 @@ class Job:
         direction = stage_direction(stage) if stage else what
         extra = f" pass {stage.rpartition('.p')[2]}" if stage and direction != stage else ""
         chunk = f" {wc['chunk']}" if "chunk" in wc else ""
-        return f"{OPERATION_OF_RULE.get(self.rule, self.rule)} {direction}{extra}{chunk}".strip()
+        operation = wc.get("imageop") or wc.get("mosaicop") or OPERATION_OF_RULE.get(self.rule, self.rule)
+        return f"{operation} {direction}{extra}{chunk}".strip()
 
 
 class Progress:
@@ -95,6 +96,11 @@ class Progress:
         m_field = _FIELD.match(line)
         if self._block is not None and m_field:
             self._block.fields[m_field.group(1)] = m_field.group(2)
+            if m_field.group(1) == "resources" and not self._in_error:
+                # The last line of Snakemake's job block: the job starts now, and nothing else
+                # is printed until it ends, so waiting for the next line would report the
+                # start only at the finish.
+                self._close_block()
             return
         self._close_block()
         if m := _RULE.match(line):

@@ -26,10 +26,22 @@ def config(passes: int = 2) -> dict:
         "steps": {
             "chunk": {"t0": {"out_ms": "chunks/B1/t0.ms"}, "t1": {"out_ms": "chunks/B1/t1.ms"}},
             "subtract": {s: {t: {"out_ms": f"results/facetsub/{s}/{t}.ms"} for t in ("t0", "t1")} for s in order},
-            "facetimage": {n: {"out_image": f"results/facetimage/{n}/image.fits"} for n in names},
+            "facetimage": {"facetimage": {n: {"out_image": f"results/facetimage/{n}/image.fits"} for n in names}},
+            "mosaic": {"fieldmosaic": {"out_dir": "results/fieldmosaic/field"}},
             "products": {"out": "results/products.json"},
         },
     }
+
+
+def with_two_image_sets(c: dict) -> dict:
+    """config() with a second imaging parameter set (shared facet data, two mosaics)."""
+    op, mop = "facetimage_c6.0r0.00t30.0u80.0", "fieldmosaic_c6.0r0.00t30.0u80.0"
+    names = [d["name"] for d in c["directions"]]
+    c["image_sets"] = [{"image_op": "facetimage", "mosaic_op": "fieldmosaic"}, {"image_op": op, "mosaic_op": mop}]
+    c["steps"]["facetdata"] = {n: {"out_dir": f"results/facetdata/{n}"} for n in names}
+    c["steps"]["facetimage"] = {o: {n: {"out_image": f"results/{o}/{n}/image.fits"} for n in names} for o in ("facetimage", op)}
+    c["steps"]["mosaic"] = {m: {"out_dir": f"results/{m}/field"} for m in ("fieldmosaic", mop)}
+    return c
 
 
 def test_reset_of_all_operations_names_every_pass_of_the_direction():
@@ -42,6 +54,19 @@ def test_reset_of_all_operations_names_every_pass_of_the_direction():
 def test_reset_of_one_operation_and_of_the_field():
     assert reset_targets(config(), ["a"], ["facetimage"]) == ["results/facetimage/a/image.fits"]
     assert reset_targets(config(), ["field"], []) == ["results/fieldmosaic/field/mosaic.fits"]
+
+
+def test_reset_of_image_sets_all_or_one():
+    c = with_two_image_sets(config())
+    op = c["image_sets"][1]["image_op"]
+    both = reset_targets(c, ["a"], ["facetimage"])
+    assert both == ["results/facetdata/a/facetdata.json", "results/facetimage/a/image.fits", f"results/{op}/a/image.fits"]
+    assert reset_targets(c, ["a"], [op]) == [f"results/{op}/a/image.fits"]
+    mop = c["image_sets"][1]["mosaic_op"]
+    assert reset_targets(c, ["field"], [mop]) == [f"results/{mop}/field/mosaic.fits"]
+    assert reset_targets(c, ["field"], []) == ["results/fieldmosaic/field/mosaic.fits", f"results/{mop}/field/mosaic.fits"]
+    with pytest.raises(ResetError, match=op.replace(".", r"\.")):  # listed among the valid names
+        reset_targets(c, ["a"], ["facetimage_c1.0r0.00t0.0u80.0"])
 
 
 @pytest.mark.parametrize("dirs, ops, listed", [(["nosuch"], [], "a, b, c, field"), (["a"], ["selfcal"], "facetselfcal")])
@@ -76,6 +101,9 @@ def test_outputs_map_to_directions():
     assert direction_of("results/facetselfcal/dir01.p2/selfcal.json") == "dir01"
     assert direction_of("results/facetsub/my.dir.p3/t0.ms") == "my.dir"
     assert direction_of("results/fieldmosaic/field/mosaic.fits") == "field"
+    assert direction_of("results/fieldmosaic_c6.0r0.00t30.0u80.0/field/mosaic.fits") == "field"
+    assert direction_of("results/facetimage_c6.0r0.00t30.0u80.0/dir01/image.fits") == "dir01"
+    assert direction_of("results/facetdata/dir01/facet_data_t0.ms") == "dir01"
     assert direction_of("chunks/Band_150MHz/x.ms") == "Band_150MHz"
     assert stage_direction("dir.p") == "dir.p" and stage_direction("d.p12") == "d"
 
@@ -88,13 +116,21 @@ localrule facetselfcal:
     log: logs/facetselfcal/dir00.p2.log
     jobid: 33
     wildcards: stage=dir00.p2
+    threads: 2
+    resources: tmpdir=/tmp, runtime=30
+[Tue Nov 24 05:07:00 2026]
 Finished jobid: 33 (Rule: facetselfcal)
 3 of 40 steps (8%) done
 [Tue Nov 24 05:07:56 2026]
 localrule facetimage:
     log: logs/facetimage/dir01.log
     jobid: 7
-    wildcards: direction=dir01
+    wildcards: imageop=facetimage, direction=dir01
+[Tue Nov 24 05:07:57 2026]
+localrule facetimage:
+    log: logs/facetimage_c16.0r0.50t40.0u80.0/dir02.log
+    jobid: 8
+    wildcards: imageop=facetimage_c16.0r0.50t40.0u80.0, direction=dir02
 [Tue Nov 24 05:08:56 2026]
 Error in rule facetimage:
     message: None
@@ -117,12 +153,18 @@ def test_progress_reports_jobs_counts_and_failures(tmp_path):
     (tmp_path / "logs" / "facetimage" / "dir01.log").write_text("line 1\nDP3: something broke\n")
     out = io.StringIO()
     progress = Progress(out, tmp_path)
-    for line in SNAKEMAKE_OUTPUT.splitlines():
+    lines = SNAKEMAKE_OUTPUT.splitlines()
+    for line in lines[: lines.index("    resources: tmpdir=/tmp, runtime=30") + 1]:
+        progress.feed(line)
+    # The start is reported when Snakemake's job block ends, not when the job has finished.
+    assert "started facetselfcal dir00 pass 2" in out.getvalue()
+    for line in lines[lines.index("    resources: tmpdir=/tmp, runtime=30") + 1:]:
         progress.feed(line)
     progress.finish()
     text = out.getvalue()
     assert "started facetselfcal dir00 pass 2" in text and "finished facetselfcal dir00 pass 2" in text
     assert "started facetimage dir01" in text
+    assert "started facetimage_c16.0r0.50t40.0u80.0 dir02" in text  # the imaging parameter set is named
     assert (progress.done, progress.total) == (3, 40)
     report = progress.failure_report()
     assert report[0] == f"job facetimage dir01 failed; log: {tmp_path / 'logs/facetimage/dir01.log'}"
