@@ -30,3 +30,9 @@ def tiny_obs(tmp_path_factory) -> Path:
 def tiny_truth(tiny_obs) -> dict:
     return json.loads((tiny_obs / "truth" / "truth.json").read_text())
 
+
+@pytest.fixture(scope="session")
+def bright_obs(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("obs") / "bright"
+    subprocess.run([cli("factor-simulate"), str(out), "--preset", "bright", "--seed", "3", "-q"], check=True)
+    return out

@@ -56,8 +56,11 @@ def test_point_source_predicted_by_dp3_lands_in_wsclean_image(tmp_path):
     assert image[y, x] == pytest.approx(flux, rel=0.01)
 
 
-def test_corrupted_data_equal_sum_of_gain_corrupted_patch_models(tiny_obs, tmp_path):
-    """DATA − noise = Σ_d g_i,d g*_j,d M_d, with M_d predicted by DP3 per patch, gains from truth."""
+@pytest.mark.parametrize("obs", ["tiny_obs", "bright_obs"])
+def test_corrupted_data_equal_sum_of_gain_corrupted_patch_models(obs, request, tmp_path):
+    """DATA − noise = Σ_d g_i,d g*_j,d M_d, with M_d predicted by DP3 per patch, gains from truth
+    (in ``bright``, the two sources to be peeled are patches with gains of their own)."""
+    tiny_obs = request.getfixturevalue(obs)
     ms = tmp_path / "copy.ms"
     shutil.copytree(tiny_obs / "sim.ms", ms)
     sky = tiny_obs / "truth" / "apparent.skymodel"
@@ -234,3 +237,42 @@ def test_simulation_is_deterministic_per_seed(tiny_obs, tmp_path):
     ta = json.loads((tiny_obs / "truth" / "truth.json").read_text())
     tb = json.loads((again / "truth" / "truth.json").read_text())
     assert ta == tb
+
+
+def test_bright_preset_has_an_infield_source_to_peel_and_an_outlier(bright_obs):
+    """Issue 7's data: a 3C-class source inside the faceted area whose apparent flux is above
+    Factor's peel_flux_jy, one outside it (outlier_source), each with a peel model that is
+    the truth (intrinsic fluxes) and strong DD errors of its own (TEC unlike any calibrator's:
+    the screen's differences across the field are ~0.007 TECU rms, these >= 0.03)."""
+    from factor_cli.bands import fwhm_deg
+    from factor_cli.facets import separation_deg
+
+    truth = json.loads((bright_obs / "truth" / "truth.json").read_text())
+    dirs = {d.name: d for d in read_directions_file(bright_obs / "directions.txt")}
+    peeled = {p["name"]: p for p in truth["peeled"]}
+    assert set(peeled) == {"bright00", "outlier00"}
+    assert dirs["outlier00"].outlier_source and not dirs["bright00"].outlier_source
+    with pt.table(str(bright_obs / "sim.ms" / "ANTENNA"), ack=False) as t:
+        dish = float(np.mean(t.getcol("DISH_DIAMETER")))
+    elevation = truth["mean_elevation_deg"]
+    radius = 1.25 * fwhm_deg(truth["bands"][0]["ref_freq_hz"], dish, elevation) / 2.0  # Factor's faceting radius
+    centre = tuple(truth["phase_centre_deg"])
+    sep = {n: separation_deg(centre, (p["ra_deg"], p["dec_deg"])) for n, p in peeled.items()}
+    assert sep["outlier00"] > radius / math.sin(math.radians(elevation))  # beyond the stretched ellipse
+    assert sep["bright00"] < radius
+    assert peeled["bright00"]["apparent_flux_jy"][0] > 25.0  # peel_flux_jy's default
+    assert peeled["outlier00"]["apparent_flux_jy"][0] > 5.0  # bright enough to wreck the field
+    sky = {c.name: c for c in read_skymodel(bright_obs / "truth" / "sky.txt")}
+    for name, p in peeled.items():
+        model = read_skymodel(bright_obs / dirs[name].peel_skymodel)
+        assert {c.patch for c in model} == {name}
+        assert sum(c.flux_jy for c in model) == pytest.approx(p["flux_jy"], rel=1e-6)
+        for c in model:
+            assert (c.ra_deg, c.dec_deg, c.flux_jy) == pytest.approx((sky[c.name].ra_deg, sky[c.name].dec_deg, sky[c.name].flux_jy))
+    tec = read_soltab(bright_obs / "truth" / "gains.h5", "tec000")
+    d = [x.strip("[]") for x in tec.axes["dir"]]
+    remote = [i for i, a in enumerate(tec.axes["ant"]) if str(a).startswith("RS")]
+    for name in peeled:
+        for cal in (c["direction"] for c in truth["calibrators"]):
+            diff = tec.values[:, remote, d.index(name)] - tec.values[:, remote, d.index(cal)]
+            assert np.sqrt(np.mean(diff ** 2)) > 0.03, (name, cal)  # TECU; 0.03 TECU is 1.7 rad at 146 MHz

@@ -31,6 +31,12 @@ class IonosphereParameters:
     amp_scatter: float = 0.08         # rms of the constant amplitude error
     amp_variation: float = 0.05       # fractional amplitude of the slow sinusoid
     amp_period_range_s: tuple[float, float] = (3600.0, 10800.0)
+    # Directions of sources to be peeled (``strong``): far from the pointing centre the station
+    # beam's errors and the ionosphere decorrelate from the field's, so on top of the screen
+    # they get a station-independent TEC wander and larger amplitude errors.
+    strong_dtec_rms: float = 0.05     # TECU, per station, periods strong_period_range_s
+    strong_period_range_s: tuple[float, float] = (600.0, 3600.0)
+    strong_amp_scatter: float = 0.2
 
 
 @dataclass
@@ -94,8 +100,10 @@ def make_corruptions(
     lst_deg: np.ndarray,
     times_s: np.ndarray,
     freqs_hz: np.ndarray,
+    strong: np.ndarray | None = None,
 ) -> Corruptions:
-    """TEC, phases and amplitudes for every (time, freq, station, direction)."""
+    """TEC, phases and amplitudes for every (time, freq, station, direction); ``strong`` marks
+    directions with the stronger errors of sources to be peeled."""
     screen = TECScreen(rng, p)
     enu = (station_itrf - reference_itrf) @ enu_matrix(lat_rad, lon_rad).T  # (ant, 3)
     ndir = len(dir_radec_deg)
@@ -109,11 +117,11 @@ def make_corruptions(
         ppx = enu[None, :, 0] + p.height_m * (s[:, 0] / s[:, 2])[:, None]
         ppy = enu[None, :, 1] + p.height_m * (s[:, 1] / s[:, 2])[:, None]
         tec[:, :, d] = screen.tec(ppx, ppy, t_rel[:, None]) * slant[:, None]
-    tec -= tec[:, :1, :]
-    phase = TEC_TO_PHASE * tec[:, None, :, :] / freqs_hz[None, :, None, None]
+    strong = np.zeros(ndir, dtype=bool) if strong is None else np.asarray(strong, dtype=bool)
 
-    base = 1.0 + p.amp_scatter * rng.standard_normal((nant, ndir))
-    base = np.clip(base, 0.7, 1.3)
+    scatter = np.where(strong, p.strong_amp_scatter, p.amp_scatter)
+    base = 1.0 + scatter[None, :] * rng.standard_normal((nant, ndir))
+    base = np.clip(base, 1.0 - 3.75 * scatter, 1.0 + 3.75 * scatter)
     period = rng.uniform(*p.amp_period_range_s, (nant, ndir))
     offset = rng.uniform(0, 2 * np.pi, (nant, ndir))
     slow = 1.0 + p.amp_variation * np.sin(2 * np.pi * t_rel[:, None, None] / period + offset)
@@ -122,5 +130,13 @@ def make_corruptions(
     # is 1.  Otherwise each direction's flux scale would be off by a factor that no calibration
     # can recover (it is degenerate with the source fluxes).
     amp_t /= np.exp(np.mean(np.log(amp_t), axis=(0, 1), keepdims=True))
+    # Drawn last, so presets without strong directions keep their random stream.
+    for d in np.flatnonzero(strong):
+        periods = rng.uniform(*p.strong_period_range_s, (3, nant))
+        phases = rng.uniform(0, 2 * np.pi, (3, nant))
+        wander = np.sin(2 * np.pi * t_rel[None, :, None] / periods[:, None, :] + phases[:, None, :]).sum(axis=0)
+        tec[:, :, d] += p.strong_dtec_rms * wander / np.sqrt(1.5)  # three unit sinusoids: rms sqrt(1.5)
+    tec -= tec[:, :1, :]
+    phase = TEC_TO_PHASE * tec[:, None, :, :] / freqs_hz[None, :, None, None]
     amplitude = np.broadcast_to(amp_t[:, None, :, :], phase.shape).copy()
     return Corruptions(tec=tec, phase=phase, amplitude=amplitude)

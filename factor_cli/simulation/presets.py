@@ -2,6 +2,9 @@
 
 - ``tiny``: CI-sized (12 stations, one 8-MHz band of 4 channels, 1 h at 40 s).
 - ``small``: two adjacent bands (two MSs, as LINC delivers them), 24 stations, 1 h at 10 s.
+- ``bright``: ``tiny`` with a 3C-class source inside the field (a facet calibrator above
+  ``peel_flux_jy``) and one outside the faceted area (an outlier), each with a peel sky model
+  and a DD-error patch of its own: what peeling is measured on.
 - ``benchmark``: three bands with a one-band gap between the second and the third (the
   gap handling Factor needs), 32 stations, 3 h at 8 s.
 All share the field centre (RA 185°, Dec +52°, transiting mid-observation), an HBA SEFD of
@@ -10,10 +13,10 @@ All share the field centre (RA 185°, Dec +52°, transiting mid-observation), an
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .ionosphere import IonosphereParameters
-from .sky import DIModelErrors, SkyParameters
+from .sky import BrightSource, DIModelErrors, SkyParameters
 
 
 @dataclass(frozen=True)
@@ -63,3 +66,11 @@ PRESETS: dict[str, Preset] = {
         ),
     ),
 }
+
+# tiny with one calibrator fewer and two sources to peel (its own entry, so tiny stays as it is).
+PRESETS["bright"] = replace(
+    PRESETS["tiny"], name="bright",
+    sky=replace(PRESETS["tiny"].sky, ncal=4,
+                bright=(BrightSource("bright00", offset_deg=1.2, pa_deg=200.0, flux_jy=60.0, outlier=False),
+                        BrightSource("outlier00", offset_deg=3.6, pa_deg=70.0, flux_jy=150.0, outlier=True))),
+)

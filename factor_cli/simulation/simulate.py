@@ -80,6 +80,9 @@ def simulate(outdir: Path, preset: Preset, seed: int, progress: Progress | None 
 
     comps, patches = sky.make_sky(rng, preset.sky, preset.phase_centre_deg)
     calibrators = [c for c in comps if c.name.startswith("cal")]
+    # Each patch's direction: its calibrator, or the primary of a bright source to be peeled.
+    leaders = {c.patch: c for c in comps if c.name.startswith("cal") or (c.name.startswith("peel_") and c.name.endswith("_A"))}
+    bright = {b.name: b for b in preset.sky.bright}
     progress(f"sky: {len(comps)} sources, {len(patches)} calibrator patches")
 
     nant = len(stations)
@@ -95,14 +98,14 @@ def simulate(outdir: Path, preset: Preset, seed: int, progress: Progress | None 
     freqs = np.concatenate([b.chan_freqs_hz for b in bands])
     lat, lon = core_location()
     station_itrf = np.array([s.position for s in stations])
-    cal_radec = np.array([[c.ra_deg, c.dec_deg] for c in calibrators])
+    cal_radec = np.array([[leaders[p].ra_deg, leaders[p].dec_deg] for p in patches])
     corr = ionosphere.make_corruptions(
         rng, preset.ionosphere, station_itrf, station_itrf[0], lat, lon, cal_radec,
-        local_sidereal_time_deg(times), times, freqs,
+        local_sidereal_time_deg(times), times, freqs, strong=np.array([p in bright for p in patches]),
     )
     gains_path = truth_dir / "gains.h5"
     antennas = {s.name: s.position for s in stations}
-    dir_positions = {c.patch: (c.ra_deg, c.dec_deg) for c in calibrators}
+    dir_positions = {p: (leaders[p].ra_deg, leaders[p].dec_deg) for p in patches}
     axes = {"time": times, "freq": freqs, "ant": np.array([s.name for s in stations]), "dir": np.array(patches)}
     write_h5parm(
         gains_path,
@@ -165,12 +168,24 @@ def simulate(outdir: Path, preset: Preset, seed: int, progress: Progress | None 
 
     write_skymodel(truth_dir / "sky.txt", comps, dir_positions)
     # Factor processes directions in file order, brightest (apparent, as in the DI model) first.
+    def apparent_mjy(patch: str) -> float:
+        members = [c for c in comps if c.patch == patch and (c.name.startswith("cal") or c.name.startswith("peel_"))]
+        return round(float(np.mean([sum(1e3 * c.flux_at(b.ref_freq_hz) * a[c.name] for c in members)
+                                    for b, a in zip(bands, attenuation)])), 1)
+
+    # A peel sky model per bright source, as Factor's bundled 3C models: intrinsic fluxes
+    # (the solutions' amplitudes take up the beam), one patch.
+    for name in bright:
+        path = outdir / f"peel_{name}.skymodel"
+        write_skymodel(path, [c for c in comps if c.patch == name and c.name.startswith("peel_")], {name: dir_positions[name]})
+        path.write_text(f"# peel model of {name}: the simulated truth (factor-simulate preset {preset.name}, seed {seed}), "
+                        "intrinsic fluxes\n" + path.read_text())
     directions = sorted(
         (
-            Direction(name=c.patch, ra_deg=c.ra_deg, dec_deg=c.dec_deg, cal_size_deg=CAL_SIZE_DEG,
-                      cal_flux_mjy=round(float(np.mean([1e3 * c.flux_at(b.ref_freq_hz) * a[c.name]
-                                                        for b, a in zip(bands, attenuation)])), 1))
-            for c in calibrators
+            Direction(name=p, ra_deg=leaders[p].ra_deg, dec_deg=leaders[p].dec_deg, cal_size_deg=CAL_SIZE_DEG,
+                      cal_flux_mjy=apparent_mjy(p), peel_skymodel=f"peel_{p}.skymodel" if p in bright else None,
+                      outlier_source=bool(p in bright and bright[p].outlier))
+            for p in patches
         ),
         key=lambda d: -d.cal_flux_mjy,
     )
@@ -207,6 +222,16 @@ def simulate(outdir: Path, preset: Preset, seed: int, progress: Progress | None 
             }
             for c in calibrators
         ],
+        "peeled": [
+            {
+                "name": name, "direction": name, "outlier": b.outlier, "peel_skymodel": f"peel_{name}.skymodel",
+                "ra_deg": leaders[name].ra_deg, "dec_deg": leaders[name].dec_deg,
+                "flux_jy": b.flux_jy, "ref_freq_hz": preset.sky.ref_freq_hz, "spectral_index": [b.spectral_index],
+                "components": [c.name for c in comps if c.patch == name and c.name.startswith("peel_")],
+                "apparent_flux_jy": [bright_apparent_jy(comps, name, bd, a) for bd, a in zip(bands, attenuation)],
+            }
+            for name, b in bright.items()
+        ],
         "primary_beam": "EveryBeam LOFAR station power response, mean over time and stations, per band (static)",
         "di_model": {
             "flux_scatter_lognormal_sigma": preset.di_errors.flux_scatter,
@@ -216,11 +241,17 @@ def simulate(outdir: Path, preset: Preset, seed: int, progress: Progress | None 
             "flux_factors": di_factors,
         },
         "ionosphere": asdict(preset.ionosphere),
-        "gains": "truth/gains.h5 (sol000: phase000, amplitude000, tec000; dirs [dirNN]; phases referenced to the first station)",
+        "gains": "truth/gains.h5 (sol000: phase000, amplitude000, tec000; dirs [dirNN, then the bright sources]; phases referenced to the first station)",
     }
     (truth_dir / "truth.json").write_text(json.dumps(truth, indent=1))
     progress("wrote directions.txt, factor.parset and truth/truth.json")
     return truth
+
+
+def bright_apparent_jy(comps: list, patch: str, band, attenuation: dict[str, float]) -> float:
+    """Apparent flux (Jy) of a bright source's components in one band."""
+    return float(sum(c.flux_at(band.ref_freq_hz) * attenuation[c.name] for c in comps
+                     if c.patch == patch and c.name.startswith("peel_")))
 
 
 def _copy_table(src: Path, dst: Path) -> None:

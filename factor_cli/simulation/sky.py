@@ -21,6 +21,21 @@ from ..skymodel import Component
 
 
 @dataclass(frozen=True)
+class BrightSource:
+    """A 3C-class source to be peeled: a compact double (two points ``separation_arcsec``
+    apart, the second with ``secondary_fraction`` of the flux) with a DD-error patch of its own.
+    ``outlier``: it lies outside the faceted area (Factor's outlier_source)."""
+    name: str
+    offset_deg: float
+    pa_deg: float                  # position angle of the offset, east of north
+    flux_jy: float                 # intrinsic total at the sky's reference frequency
+    outlier: bool
+    spectral_index: float = -0.7
+    separation_arcsec: float = 20.0
+    secondary_fraction: float = 0.35
+
+
+@dataclass(frozen=True)
 class SkyParameters:
     ncal: int
     cal_flux_range_jy: tuple[float, float]
@@ -33,6 +48,7 @@ class SkyParameters:
     gaussian_fraction: float = 0.3
     gaussian_major_range_arcsec: tuple[float, float] = (15.0, 90.0)
     ref_freq_hz: float = 146e6
+    bright: tuple[BrightSource, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,7 +101,8 @@ def _power_law(rng: np.random.Generator, n: int, lo: float, hi: float, slope: fl
 
 
 def make_sky(rng: np.random.Generator, p: SkyParameters, centre: tuple[float, float]) -> tuple[list[Component], list[str]]:
-    """The true sky (intrinsic fluxes) and the names of its calibrator patches, brightest first."""
+    """The true sky (intrinsic fluxes) and the names of its patches: the calibrators brightest
+    first, then the bright sources to be peeled (``p.bright``)."""
     ra0, dec0 = centre
     cal_lm = _calibrator_positions(rng, p, centre)
     cal_flux = np.sort(np.exp(rng.uniform(np.log(p.cal_flux_range_jy[0]), np.log(p.cal_flux_range_jy[1]), p.ncal)))[::-1]
@@ -103,6 +120,16 @@ def make_sky(rng: np.random.Generator, p: SkyParameters, centre: tuple[float, fl
             )
         )
 
+    for b in p.bright:
+        comps += bright_components(b, centre, p.ref_freq_hz)
+    patches += [b.name for b in p.bright]
+    # Faint sources join the patch of the nearest calibrator or in-field bright source.
+    infield = [b for b in p.bright if not b.outlier]
+    bright_lm = np.array([[np.radians(b.offset_deg) * np.sin(np.radians(b.pa_deg)),
+                           np.radians(b.offset_deg) * np.cos(np.radians(b.pa_deg))] for b in infield]).reshape(-1, 2)
+    centres_lm = np.vstack([cal_lm, bright_lm])
+    centre_patches = patches[: p.ncal] + [b.name for b in infield]
+
     radius = np.radians(p.field_radius_deg)
     r = radius * np.sqrt(rng.uniform(size=p.nfaint))
     phi = rng.uniform(0, 2 * np.pi, p.nfaint)
@@ -110,7 +137,7 @@ def make_sky(rng: np.random.Generator, p: SkyParameters, centre: tuple[float, fl
     ra, dec = offset_position(ra0, dec0, l, m)
     flux = _power_law(rng, p.nfaint, *p.faint_flux_range_jy, p.count_slope)
     is_gauss = rng.uniform(size=p.nfaint) < p.gaussian_fraction
-    dist = np.hypot(l[:, None] - cal_lm[None, :, 0], m[:, None] - cal_lm[None, :, 1])
+    dist = np.hypot(l[:, None] - centres_lm[None, :, 0], m[:, None] - centres_lm[None, :, 1])
     nearest = np.argmin(dist, axis=1)
     for k in range(p.nfaint):
         si = (float(rng.normal(-0.75, 0.2)),)
@@ -119,7 +146,7 @@ def make_sky(rng: np.random.Generator, p: SkyParameters, centre: tuple[float, fl
             minor = major * float(rng.uniform(0.3, 1.0))
             comps.append(
                 Component(
-                    name=f"s{k:04d}", kind="GAUSSIAN", patch=patches[nearest[k]],
+                    name=f"s{k:04d}", kind="GAUSSIAN", patch=centre_patches[nearest[k]],
                     ra_deg=float(ra[k]), dec_deg=float(dec[k]), flux_jy=float(flux[k]),
                     major_arcsec=major, minor_arcsec=minor, orientation_deg=float(rng.uniform(0, 180)),
                     ref_freq_hz=p.ref_freq_hz, spectral_index=si,
@@ -128,15 +155,31 @@ def make_sky(rng: np.random.Generator, p: SkyParameters, centre: tuple[float, fl
         else:
             comps.append(
                 Component(
-                    name=f"s{k:04d}", kind="POINT", patch=patches[nearest[k]],
+                    name=f"s{k:04d}", kind="POINT", patch=centre_patches[nearest[k]],
                     ra_deg=float(ra[k]), dec_deg=float(dec[k]), flux_jy=float(flux[k]),
                     ref_freq_hz=p.ref_freq_hz, spectral_index=si,
                 )
             )
     # Keep the patch order (= calibrator brightness order) in the component list.
     order = {name: i for i, name in enumerate(patches)}
-    comps.sort(key=lambda c: (order[c.patch], not c.name.startswith("cal"), -c.flux_jy))
+    comps.sort(key=lambda c: (order[c.patch], not c.name.startswith(("cal", "peel")), -c.flux_jy))
     return comps, patches
+
+
+def bright_components(b: BrightSource, centre: tuple[float, float], ref_freq_hz: float) -> list[Component]:
+    """The two points of a bright source (names ``peel_<name>_A``/``_B``), the primary at the
+    nominal position, the secondary east of it."""
+    off = np.radians(b.offset_deg)
+    pa = np.radians(b.pa_deg)
+    ra, dec = offset_position(centre[0], centre[1], np.array([off * np.sin(pa)]), np.array([off * np.cos(pa)]))
+    sep = np.radians(b.separation_arcsec / 3600.0)
+    ra_b, dec_b = offset_position(float(ra[0]), float(dec[0]), np.array([sep]), np.array([0.0]))
+    flux = [b.flux_jy * (1.0 - b.secondary_fraction), b.flux_jy * b.secondary_fraction]
+    return [
+        Component(name=f"peel_{b.name}_{tag}", kind="POINT", patch=b.name, ra_deg=float(r), dec_deg=float(d), flux_jy=f,
+                  ref_freq_hz=ref_freq_hz, spectral_index=(b.spectral_index,))
+        for tag, r, d, f in (("A", ra[0], dec[0], flux[0]), ("B", ra_b[0], dec_b[0], flux[1]))
+    ]
 
 
 def apply_attenuation(comps: list[Component], attenuation: dict[str, float]) -> list[Component]:
