@@ -3,8 +3,8 @@
 - ``tiny``: CI-sized (12 stations, one 8-MHz band of 4 channels, 1 h at 40 s).
 - ``small``: two adjacent bands (two MSs, as LINC delivers them), 24 stations, 1 h at 10 s.
 - ``bright``: ``tiny`` with a 3C-class source inside the field (a facet calibrator above
-  ``peel_flux_jy``) and one outside the faceted area (an outlier), each with a peel sky model
-  and a DD-error patch of its own: what peeling is measured on.
+  ``peel_flux_jy``) and one outside the faceted area (an outlier with strong DD errors), each
+  with a peel sky model and a DD-error patch of its own: what peeling is measured on.
 - ``benchmark``: three bands with a one-band gap between the second and the third (the
   gap handling Factor needs), 32 stations, 3 h at 8 s.
 All share the field centre (RA 185°, Dec +52°, transiting mid-observation), an HBA SEFD of
@@ -71,6 +71,6 @@ PRESETS: dict[str, Preset] = {
 PRESETS["bright"] = replace(
     PRESETS["tiny"], name="bright",
     sky=replace(PRESETS["tiny"].sky, ncal=4,
-                bright=(BrightSource("bright00", offset_deg=1.2, pa_deg=200.0, flux_jy=60.0, outlier=False),
-                        BrightSource("outlier00", offset_deg=3.6, pa_deg=70.0, flux_jy=150.0, outlier=True))),
+                bright=(BrightSource("bright00", offset_deg=1.2, pa_deg=200.0, flux_jy=60.0, outlier=False, strong_errors=False),
+                        BrightSource("outlier00", offset_deg=3.6, pa_deg=70.0, flux_jy=300.0, outlier=True))),
 )

@@ -101,7 +101,7 @@ def simulate(outdir: Path, preset: Preset, seed: int, progress: Progress | None 
     cal_radec = np.array([[leaders[p].ra_deg, leaders[p].dec_deg] for p in patches])
     corr = ionosphere.make_corruptions(
         rng, preset.ionosphere, station_itrf, station_itrf[0], lat, lon, cal_radec,
-        local_sidereal_time_deg(times), times, freqs, strong=np.array([p in bright for p in patches]),
+        local_sidereal_time_deg(times), times, freqs, strong=np.array([p in bright and bright[p].strong_errors for p in patches]),
     )
     gains_path = truth_dir / "gains.h5"
     antennas = {s.name: s.position for s in stations}

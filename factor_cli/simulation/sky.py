@@ -31,6 +31,7 @@ class BrightSource:
     flux_jy: float                 # intrinsic total at the sky's reference frequency
     outlier: bool
     spectral_index: float = -0.7
+    strong_errors: bool = True     # DD errors of its own on top of the TEC screen (ionosphere.py)
     separation_arcsec: float = 20.0
     secondary_fraction: float = 0.35
 
