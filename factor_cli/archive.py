@@ -35,6 +35,7 @@ import yaml
 
 from . import __version__
 from .parset import ParsetError, read_parset
+from .workflow_state import stage_direction
 
 MANIFEST = "archive.json"
 
@@ -62,10 +63,10 @@ def _prepare_output(out: Path, clobber: bool, what: str) -> None:
 
 
 def _final_stages(config: dict) -> dict[str, str]:
-    """Direction → its last selfcal stage (the final pass)."""
+    """Direction → the folder of its last selfcal stage (the final pass), or of its peel."""
     last: dict[str, str] = {}
     for stage in config["order"]:
-        last[stage.split(".p")[0]] = stage
+        last[stage_direction(stage)] = config["steps"]["selfcal"][stage]["out_dir"]
     return last
 
 
@@ -114,7 +115,7 @@ def archive(parset: str, out: Path, data_dirs: list[str] | None, resumable: bool
             for fits in sorted((work / "results" / s["image_op"] / name).glob("*.fits")):
                 put(fits, f"images/{name}{sub}/{fits.name}")
         if name in final:
-            stage = work / "results" / "facetselfcal" / final[name]
+            stage = work / final[name]
             put(stage / "solutions.h5", f"solutions/{name}/solutions.h5")
             put(stage / "facet_model.skymodel", f"sky_models/{name}/facet_model.skymodel")
             for png in sorted(stage.glob("*.png")):

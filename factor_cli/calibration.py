@@ -126,10 +126,11 @@ def _neutral(table: SolutionTable) -> np.ndarray:
     return (table.weights == 0) | ~np.isfinite(table.values)
 
 
-def _smoothed(table: SolutionTable, spline: bool) -> np.ndarray:
-    """Smoothed, normalised amplitudes of ``table`` (flagged solutions ignored, then filled)."""
+def _smoothed(table: SolutionTable, spline: bool, normalise: bool = True) -> np.ndarray:
+    """Smoothed (normalised) amplitudes of ``table`` (flagged solutions ignored, then filled)."""
     bad = _neutral(table)
-    return smooth(np.where(bad, np.nan, table.values), np.where(bad, 0.0, table.weights), list(table.axes), spline=spline)
+    return smooth(np.where(bad, np.nan, table.values), np.where(bad, 0.0, table.weights), list(table.axes), spline=spline,
+                  normalise=normalise)
 
 
 def has_soltab(h5: str, soltab: str) -> bool:
@@ -205,9 +206,10 @@ TEC_TO_PHASE = -8.44797245e9  # rad Hz / TECU, DP3's convention
 
 
 def combine(fast: list[list[str]], slow: list[list[str]], out: str, direction: str, ra_deg: float, dec_deg: float,
-            spline: bool = True, preapply: str | None = None) -> None:
+            spline: bool = True, preapply: str | None = None, normalise: bool = True) -> None:
     """Fast (TEC+)phases and slow gains of all time chunks and TEC blocks → one H5parm;
-    ``preapply``: solutions whose phases were applied to the data before solving."""
+    ``preapply``: solutions whose phases were applied to the data before solving;
+    ``normalise`` False keeps the amplitudes' scale (peeling against a model in absolute flux)."""
     fast_tabs = ["tec000", "phase000"] if has_soltab(fast[0][0], "tec000") else ["phase000"]
     tables = []
     for source, soltab, name in ([(fast, t, t) for t in fast_tabs]
@@ -218,7 +220,8 @@ def combine(fast: list[list[str]], slow: list[list[str]], out: str, direction: s
         if name == "amplitude000":
             # Applied: smoothed and normalised (selfcal fixes the gains only up to an overall
             # scale the model can absorb).
-            smoothed = SolutionTable("amplitude001", "amplitude", dict(table.axes), _smoothed(table, spline), table.weights)
+            smoothed = SolutionTable("amplitude001", "amplitude", dict(table.axes), _smoothed(table, spline, normalise),
+                                     table.weights)
         bad = _neutral(table)
         table.values = np.where(bad, 1.0 if table.soltype == "amplitude" else 0.0, table.values)
         tables.append(table)
@@ -246,13 +249,13 @@ def correction_soltabs(h5: str) -> list[str]:
         return [t for t in APPLY_ORDER if t in fh["sol000"]]
 
 
-def add_smoothed_amplitudes(h5: str, spline: bool = True) -> None:
+def add_smoothed_amplitudes(h5: str, spline: bool = True, normalise: bool = True) -> None:
     """Add ``amplitude001`` (smoothed, normalised ``amplitude000``) to a DDECal solution file,
     so the applied slow gains inside the selfcal loop are the ones the final file holds."""
     from losoto.h5parm import h5parm
 
     table = read_soltab(h5, "amplitude000")
-    values = _smoothed(table, spline)
+    values = _smoothed(table, spline, normalise)
     handle = h5parm(h5, readonly=False)
     try:
         solset = handle.getSolset("sol000")

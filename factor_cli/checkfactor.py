@@ -22,7 +22,7 @@ from .runlock import running_pid
 from .statusplots import direction_state, facet_map, html_page
 from .workflow_state import Output, WorkflowStateError, incomplete_outputs, summary
 
-COLUMNS = ("facetselfcal", "facetsub", "facetimage", "fieldmosaic")
+COLUMNS = ("outlierpeel", "facetselfcal", "facetsub", "facetimage", "fieldmosaic")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,7 +70,8 @@ def collect(dir_working: Path) -> tuple[dict, dict[str, dict[str, tuple[str, str
     cells: dict[tuple[str, str], list[Output]] = {}
     for o in outputs:
         cells.setdefault((o.direction, o.operation), []).append(o)
-    states = {d: {op: cell_state(cells.get((d, op), []), dir_working, incomplete, pid is not None) for op in COLUMNS}
+    columns = [c for c in COLUMNS if c != "outlierpeel" or config.get("outliers")]
+    states = {d: {op: cell_state(cells.get((d, op), []), dir_working, incomplete, pid is not None) for op in columns}
               for d in directions}
     done = sum(1 for o in outputs if not o.pending)
     notes = [f"run in {dir_working}: " + (f"runfactor running (pid {pid})" if pid else "no runfactor running"),
@@ -80,10 +81,11 @@ def collect(dir_working: Path) -> tuple[dict, dict[str, dict[str, tuple[str, str
 
 def status_table(states: dict[str, dict[str, tuple[str, str]]], notes: list[str]) -> list[str]:
     width = max(len(d) for d in [*states, "direction"]) + 2
-    lines = [notes[0], "direction".ljust(width) + "".join(c.ljust(16) for c in COLUMNS)]
+    columns = list(next(iter(states.values())))
+    lines = [notes[0], "direction".ljust(width) + "".join(c.ljust(16) for c in columns)]
     details = []
     for d, row in states.items():
-        lines.append(d.ljust(width) + "".join(row[op][0].ljust(16) for op in COLUMNS))
+        lines.append(d.ljust(width) + "".join(row[op][0].ljust(16) for op in columns))
         details += [f"{d} {op}: {state}: {detail}" for op, (state, detail) in row.items()
                     if state in ("failed", "selfcal failed") and detail]
     return lines + notes[1:] + details

@@ -60,9 +60,16 @@ def residual_name(stage: str | None, chunk: str, band: str) -> str:
 
 
 def _check_direction_columns(where: str, d: Direction) -> None:
-    for attr, what in (("outlier_source", "outlier peeling (outlier_source = True)"),
-                       ("peel_skymodel", "peeling (peel_skymodel)"),
-                       ("region_selfcal", "user selfcal masks (region_selfcal)"),
+    if d.outlier_source and not d.peel_skymodel:
+        raise PlanError(f"{where}: direction {d.name}: outlier_source = True needs a peel_skymodel (column 11): "
+                        "an outlier is peeled against its model, never self-calibrated")
+    if d.peel_skymodel:
+        try:
+            if not read_skymodel(d.peel_skymodel):
+                raise PlanError(f"{where}: direction {d.name}: peel_skymodel {d.peel_skymodel} has no components")
+        except OSError as err:
+            raise PlanError(f"{where}: direction {d.name}: peel_skymodel {d.peel_skymodel}: {err.strerror}") from None
+    for attr, what in (("region_selfcal", "user selfcal masks (region_selfcal)"),
                        ("region_facet", "user facet masks (region_facet)")):
         if getattr(d, attr):
             raise PlanError(f"{where}: direction {d.name}: {what} is not implemented in this version")
@@ -113,7 +120,14 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
     directions = calibrators + own_target  # the target's own facet is always processed, never selfcal'd
     names = [d.name for d in directions]
     cal_names = [d.name for d in calibrators]
-    selfcal_names = cal_names[: dirs["ndir_selfcal"]] if dirs["ndir_selfcal"] else cal_names
+    # Outliers (outlier_source) are peeled before any facet selfcal and never self-calibrated.
+    outliers = [d.name for d in calibrators if d.outlier_source]
+    inside = [n for n in outliers if not facets[n].is_patch]
+    if inside:
+        raise PlanError(f"{where}: direction {inside[0]}: outlier_source = True, but it lies inside the faceted area "
+                        f"(faceting radius {radius:.2f} deg); outliers are sources beyond it")
+    facet_cals = [n for n in cal_names if n not in outliers]
+    selfcal_names = facet_cals[: dirs["ndir_selfcal"]] if dirs["ndir_selfcal"] else facet_cals
     positions = {d.name: (d.ra_deg, d.dec_deg) for d in directions}
     with_target = None
     if target:
@@ -133,10 +147,18 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
     ref_model = read_skymodel(ref.ms.di_skymodel)
     fluxes = {d.name: _cal_flux(d, ref_model, centre, ref.freq_hz) for d in directions}
     groups = make_groups(selfcal_names, positions, fluxes, groupings(dirs["groupings"]), dirs["allow_reordering"])
+    peel_models = {d.name: d.peel_skymodel for d in directions if d.peel_skymodel}
     for n in selfcal_names:
+        if fluxes[n] > cal["peel_flux_jy"] and n in peel_models:
+            raise PlanError(f"{where}: direction {n}: calibrator flux {fluxes[n]:.1f} Jy is above peel_flux_jy "
+                            f"({cal['peel_flux_jy']:g}) and it has a peel_skymodel: facet peeling (facetpeel) is not "
+                            "implemented in this version; raise peel_flux_jy to self-calibrate it")
         if fluxes[n] > cal["peel_flux_jy"]:  # Factor without a peel model: a warning, normal selfcal
             notes.append(f"direction {n}: calibrator flux {fluxes[n]:.1f} Jy is above peel_flux_jy "
-                         f"({cal['peel_flux_jy']:g}); peeling is not implemented yet, so it is self-calibrated normally")
+                         f"({cal['peel_flux_jy']:g}) but it has no peel_skymodel, so it is self-calibrated normally")
+        elif n in peel_models:
+            notes.append(f"direction {n}: peel_skymodel not used: calibrator flux {fluxes[n]:.1f} Jy is below "
+                         f"peel_flux_jy ({cal['peel_flux_jy']:g}), so it is self-calibrated (as Factor)")
 
     band0 = bands[0].ms
     nchan = len(band0.chan_freqs_hz)
@@ -208,19 +230,24 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
     def stage_id(name: str, p: int) -> str:
         return name if p == 1 else f"{name}.p{p}"
 
+    def stage_dir(name: str, p: int) -> str:
+        operation = "outlierpeel" if name in outliers else "facetselfcal"
+        return f"results/{operation}/{stage_id(name, p)}"
+
     def history(name: str, upto: int) -> list[dict]:
-        """DI facet model, then each selfcal pass before ``upto`` (see steps/state.py)."""
+        """DI facet model, then each selfcal pass (or the peel) before ``upto`` (see steps/state.py)."""
         entries = [{"models": band_models("facet", name), "h5": None, "selfcal_json": None}]
         for q in range(1, upto):
-            sid = stage_id(name, q)
-            entries.append({"models": [f"results/facetselfcal/{sid}/facet_model.skymodel" if b else None for b in grid],
-                            "h5": f"results/facetselfcal/{sid}/solutions.h5",
-                            "selfcal_json": f"results/facetselfcal/{sid}/selfcal.json"})
+            out = stage_dir(name, q)
+            entries.append({"models": [f"{out}/facet_model.skymodel" if b else None for b in grid],
+                            "h5": f"{out}/solutions.h5", "selfcal_json": f"{out}/selfcal.json"})
         return entries
 
-    # The processing sequence: every group of pass 1, then again for each further pass, each
-    # pass starting from the residual the previous one left.
-    sequence = [(stage_id(n, p), n, p, k) for p in range(1, passes + 1) for k, grp in enumerate(groups) for n in grp]
+    # The processing sequence: the outliers one by one (peeled once), then every selfcal group
+    # of pass 1, then again for each further pass, each starting from the residual the
+    # previous one left.
+    sequence = [(n, n, 1, -1 - i) for i, n in enumerate(outliers)]
+    sequence += [(stage_id(n, p), n, p, k) for p in range(1, passes + 1) for k, grp in enumerate(groups) for n in grp]
     group_start: dict[tuple[int, int], str | None] = {}
     previous: str | None = None
     for sid, n, p, k in sequence:
@@ -237,7 +264,9 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
         preaveraged = flux < cal["preaverage_flux_jy"]
         nchan_avg = nchan // freqstep
         steps["selfcal"][sid] = {
-            "out_dir": f"results/facetselfcal/{sid}", "direction": e, "pass": p,
+            "out_dir": stage_dir(name, p), "direction": e, "pass": p,
+            "operation": "outlierpeel" if name in outliers else "facetselfcal",
+            "peel_skymodel": peel_models.get(name), "ref_freq_hz": band0.ref_freq_hz,
             "skip_selfcal_check": cal["skip_selfcal_check"],
             "residual": residual(group_start[(p, k)]), "history": history(name, p),
             # Factor's preapply_first_cal_phases: the first group's directions (of this pass),
@@ -258,7 +287,7 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
             "spline_smooth2d": cal["spline_smooth2d"], "multires": cal["multires_selfcal"],
             "verify": {"slot": mid_slot, "freqstep": vfreqstep, "timestep": vtimestep,
                        "min_uv_lambda": img["facet_min_uv_lambda"][0], "max_peak_jy": cal["verify_max_peak_jy"],
-                       "max_ratio": cal["verify_max_peak_ratio"]},
+                       "max_ratio": cal["verify_max_peak_ratio"], "local": name in outliers},
             # Faint calibrators: every slot solved on pre-averaged data (preaverage.py)
             "preaverage_bandwidth_hz": bandwidth_for_peak(0.99, band0.ref_freq_hz, e["cal_size_deg"] / 2, 3 * cell / 3600.0)
             if preaveraged else 0.0,
@@ -280,10 +309,11 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
                 steps["subtract"].setdefault(sid, {})[c.name] = {
                     "in_ms": residual_name(prev, c.name, band.name), "out_ms": residual_name(sid, c.name, band.name),
                     "slot": slot, "history": history(name, p),
-                    "new_model": f"results/facetselfcal/{sid}/facet_model.skymodel",
-                    "solutions": f"results/facetselfcal/{sid}/solutions.h5",
-                    "selfcal_json": f"results/facetselfcal/{sid}/selfcal.json",
-                    "direction": name, "exit_on_selfcal_failure": cal["exit_on_selfcal_failure"],
+                    "new_model": f"{stage_dir(name, p)}/facet_model.skymodel",
+                    "solutions": f"{stage_dir(name, p)}/solutions.h5",
+                    "selfcal_json": f"{stage_dir(name, p)}/selfcal.json",
+                    # A failed peel always stops the run (Factor): its source would wreck every facet.
+                    "direction": name, "exit_on_selfcal_failure": cal["exit_on_selfcal_failure"] or name in outliers,
                     "skip_selfcal_check": cal["skip_selfcal_check"],
                 }
 
@@ -349,7 +379,8 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
         "image_sets": [{**s, "mosaic_dir": steps["mosaic"][s["mosaic_op"]]["out_dir"],
                         "facet_images": {n: steps["facetimage"][s["image_op"]][n]["out_image"] for n in imaged}}
                        for s in sets],
-        "solutions": {n: f"results/facetselfcal/{stage_id(n, passes)}/solutions.h5" for n in selfcal_names},
+        "solutions": {**{n: f"{stage_dir(n, 1)}/solutions.h5" for n in outliers},
+                      **{n: f"{stage_dir(n, passes)}/solutions.h5" for n in selfcal_names}},
         "residual_ms": [m for row in residual(final) for m in row if m],
         "directions": {n: {"ra_deg": by_name[n]["ra_deg"], "dec_deg": by_name[n]["dec_deg"],
                            "polygon": by_name[n]["facet"]["vertices"], "is_patch": by_name[n]["facet"]["is_patch"]}
@@ -368,6 +399,7 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
         "chunks": {b.name: [c.name for c in b.chunks] for b in bands},
         "directions": dir_entries,
         "groups": groups,
+        "outliers": outliers,
         "passes": passes,
         "order": order,
         "imaged": imaged,
@@ -459,6 +491,9 @@ def stop_after_targets(config: dict, n: int) -> list[str] | None:
     if n == 0:
         chunks = [c["out_ms"] for c in config["steps"]["chunk"].values()]
         models = [f"results/skymodels/{b}/{d['name']}.facet.skymodel" for b in config["bands"] for d in config["directions"]]
-        return chunks + models
+        # Outliers are peeled before the first selfcal group, so -s 0 includes their peels.
+        outliers = config.get("outliers", [])
+        peeled = [c["out_ms"] for c in config["steps"]["subtract"][outliers[-1]].values()] if outliers else []
+        return chunks + models + peeled
     last = units[n - 1][-1]
     return [c["out_ms"] for c in config["steps"]["subtract"][last].values()]

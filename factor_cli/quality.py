@@ -154,3 +154,29 @@ def amplitude_errors(solutions_h5: str, truth_h5: str, direction: str) -> np.nda
     true_avg = np.array([true[which == k].mean(axis=0) for k in range(len(t_slow))])
     ratio = np.log(_ordered(solved)) - np.log(true_avg)
     return ratio - np.mean(ratio)
+
+
+def residual_near(ms: list[str], ra_deg: float, dec_deg: float, work: str, size: int = 256, cell_arcsec: float = 8.0,
+                  threads: int = 2) -> tuple[float, float]:
+    """(robust rms, brightest |pixel| within 1') in Jy/beam of a dirty image (Briggs -0.5,
+    baselines > 80 lambda) of the DATA of ``ms`` centred on (ra, dec), ``size`` x ``cell``: how
+    much a peeled source left of itself and around itself.  The data are phase-shifted with DP3
+    first (into ``work``), so any position can be imaged."""
+    from pathlib import Path
+
+    from .engines import run_dp3, run_wsclean
+
+    out = Path(work)
+    out.mkdir(parents=True, exist_ok=True)
+    shifted = []
+    for i, m in enumerate(ms):
+        shifted.append(str(out / f"shifted_{i}.ms"))
+        run_dp3({"msin": m, "msin.datacolumn": "DATA", "msout": shifted[-1], "msout.overwrite": True,
+                 "steps": ["shift"], "shift.type": "phaseshift", "shift.phasecenter": [f"{ra_deg}deg", f"{dec_deg}deg"]},
+                threads=threads)
+    run_wsclean(["-name", str(out / "near"), "-size", str(size), str(size), "-scale", f"{cell_arcsec}asec",
+                 "-weight", "briggs", "-0.5", "-minuv-l", "80", "-use-wgridder", *shifted], threads=threads)
+    data = np.squeeze(fits.getdata(str(out / "near-dirty.fits")))
+    r = int(math.ceil(60.0 / cell_arcsec))
+    c = size // 2
+    return float(mad_std(data, ignore_nan=True)), float(np.nanmax(np.abs(data[c - r : c + r + 1, c - r : c + r + 1])))

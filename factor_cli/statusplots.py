@@ -97,7 +97,7 @@ def html_page(out_dir: Path, dir_working: Path, config: dict, table_lines: list[
              f"<h1>Factor run in {html.escape(str(dir_working))}</h1>",
              "<pre>" + html.escape("\n".join(table_lines)) + "</pre>", "<img src='facets.png'>"]
     for stage in config["order"]:
-        sdir = dir_working / "results" / "facetselfcal" / stage
+        sdir = dir_working / config["steps"]["selfcal"][stage]["out_dir"]
         if not sdir.is_dir():
             continue
         parts.append(f"<h2>{html.escape(stage)}</h2>")

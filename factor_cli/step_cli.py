@@ -18,7 +18,7 @@ import sys
 import traceback
 from pathlib import Path
 
-STEPS = ("chunk", "skymodels", "selfcal", "subtract", "facetimagedata", "facetimage", "mosaic", "products")
+STEPS = ("chunk", "skymodels", "selfcal", "peel", "subtract", "facetimagedata", "facetimage", "mosaic", "products")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,8 @@ from .workflow_files import snakefile
 
 # Rule name → Factor operation name shown to the user.
 OPERATION_OF_RULE = {
-    "chunk": "chunk", "skymodels": "skymodels", "facetselfcal": "facetselfcal", "facetsub": "facetsub",
+    "chunk": "chunk", "skymodels": "skymodels", "outlierpeel": "outlierpeel", "facetselfcal": "facetselfcal",
+    "facetsub": "facetsub",
     "facetdata": "facetimage", "facetimage": "facetimage", "fieldmosaic": "fieldmosaic", "products": "fieldmosaic",
 }
 
@@ -55,7 +56,7 @@ def direction_of(path: str) -> str:
     parts = Path(path).parts
     if parts[0] == "chunks" or (len(parts) > 2 and parts[1] == "skymodels"):
         return parts[1] if parts[0] == "chunks" else parts[2]
-    per_direction = ("facetselfcal", "facetsub", "facetimage", "facetdata")
+    per_direction = ("outlierpeel", "facetselfcal", "facetsub", "facetimage", "facetdata")
     if len(parts) > 2 and parts[0] == "results" and parts[1].split("_")[0] in per_direction:
         return stage_direction(parts[2])
     return "field"

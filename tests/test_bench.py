@@ -37,3 +37,15 @@ def test_wsclean_grids_with_the_wgridder_unless_idg_is_asked_for(monkeypatch):
     engines.run_wsclean(["-use-idg", "-idg-mode", "cpu", "-name", "y", "a.ms"], threads=2)
     assert "-use-wgridder" in calls[0] and calls[0][calls[0].index("-j") + 1] == "2"
     assert "-use-wgridder" not in calls[1]
+
+
+def test_set_key_replaces_or_adds_a_parset_setting(tmp_path):
+    from facet_chain import set_key
+
+    parset = tmp_path / "factor.parset"
+    parset.write_text("[global]\ndir_working = work\n\n[calibration]\npeel_flux_jy = 25\nselfcal_passes = 2\n")
+    set_key(parset, "calibration.peel_flux_jy=100")
+    set_key(parset, "imaging.make_mosaic=False")
+    text = parset.read_text()
+    assert "peel_flux_jy = 100" in text and "peel_flux_jy = 25" not in text and "selfcal_passes = 2" in text
+    assert text.index("[imaging]") < text.index("make_mosaic = False")

@@ -25,6 +25,7 @@ def config(passes: int = 2) -> dict:
         "groups": [["a"], ["b", "c"]], "passes": passes, "order": order, "bands": ["B1"], "make_mosaic": True,
         "steps": {
             "chunk": {"t0": {"out_ms": "chunks/B1/t0.ms"}, "t1": {"out_ms": "chunks/B1/t1.ms"}},
+            "selfcal": {s: {"out_dir": f"results/facetselfcal/{s}", "operation": "facetselfcal"} for s in order},
             "subtract": {s: {t: {"out_ms": f"results/facetsub/{s}/{t}.ms"} for t in ("t0", "t1")} for s in order},
             "facetimage": {"facetimage": {n: {"out_image": f"results/facetimage/{n}/image.fits"} for n in names}},
             "mosaic": {"fieldmosaic": {"out_dir": "results/fieldmosaic/field"}},
@@ -54,6 +55,17 @@ def test_reset_of_all_operations_names_every_pass_of_the_direction():
 def test_reset_of_one_operation_and_of_the_field():
     assert reset_targets(config(), ["a"], ["facetimage"]) == ["results/facetimage/a/image.fits"]
     assert reset_targets(config(), ["field"], []) == ["results/fieldmosaic/field/mosaic.fits"]
+
+
+def test_reset_of_an_outlier_names_its_peel():
+    c = config()
+    c["order"] = ["o", *c["order"]]
+    c["directions"].append({"name": "o", "processed": True, "facet": {"vertices": [[0, 0], [1, 0], [1, 1]], "is_patch": True}})
+    c["steps"]["selfcal"]["o"] = {"out_dir": "results/outlierpeel/o", "operation": "outlierpeel"}
+    c["steps"]["subtract"]["o"] = {"t0": {"out_ms": "results/facetsub/o/t0.ms"}}
+    assert reset_targets(c, ["o"], ["outlierpeel"]) == ["results/outlierpeel/o/selfcal.json"]
+    assert reset_targets(c, ["o"], ["facetselfcal"]) == []
+    assert reset_targets(c, ["o"], []) == ["results/outlierpeel/o/selfcal.json", "results/facetsub/o/t0.ms"]
 
 
 def test_reset_of_image_sets_all_or_one():
@@ -104,6 +116,7 @@ def test_outputs_map_to_directions():
     assert direction_of("results/fieldmosaic_c6.0r0.00t30.0u80.0/field/mosaic.fits") == "field"
     assert direction_of("results/facetimage_c6.0r0.00t30.0u80.0/dir01/image.fits") == "dir01"
     assert direction_of("results/facetdata/dir01/facet_data_t0.ms") == "dir01"
+    assert direction_of("results/outlierpeel/outlier00/selfcal.json") == "outlier00"
     assert direction_of("chunks/Band_150MHz/x.ms") == "Band_150MHz"
     assert stage_direction("dir.p") == "dir.p" and stage_direction("d.p12") == "d"
 

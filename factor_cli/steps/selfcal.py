@@ -79,17 +79,22 @@ def run(p: dict, log: Path) -> None:
         _selfcal(p, log, out, work)
 
 
+def calibrator_models(p: dict, work: Path) -> tuple[dict, list[str | None]]:
+    """What is currently subtracted of this direction (the DI model, or the previous pass's
+    model with its solutions; steps/state.py), and per band its part in the calibrator box,
+    which is added back to the calibrator's data."""
+    state = subtracted(p["history"], p["skip_selfcal_check"])
+    return state, [cal_box_model(m, p["direction"], work / f"calmodel_b{k}.skymodel") if m else None
+                   for k, m in enumerate(state["models"])]
+
+
 def _selfcal(p: dict, log: Path, out: Path, work: Path) -> None:
     threads = p["threads"]
     d = p["direction"]
     name = d["name"]
     centre = (d["ra_deg"], d["dec_deg"])
 
-    # Add back what is currently subtracted of this direction (the DI model, or the previous
-    # pass's model with its solutions), restricted to the calibrator box for selfcal.
-    state = subtracted(p["history"], p["skip_selfcal_check"])
-    cal_models = [_cal_box_model(m, d, work / f"calmodel_b{k}.skymodel") if m else None
-                  for k, m in enumerate(state["models"])]
+    state, cal_models = calibrator_models(p, work)
     # preapply_first_cal_phases: the first calibrator's phases (TEC, fast and slow phases) are
     # applied before solving, so this direction solves only for what differs from them.
     pre = next((c for c in p.get("preapply", []) if passed(c, p["skip_selfcal_check"])), None)
@@ -210,7 +215,7 @@ def _selfcal(p: dict, log: Path, out: Path, work: Path) -> None:
     comps += _medium_resolution_model(facet_ms, facet, img, fsize, work, name, log, threads)
     write_skymodel(out / "facet_model.skymodel", comps, {name: fcentre})
 
-    check = _verify(p, state, str(out / "facet_model.skymodel"), str(solutions), name, work, out, log, threads)
+    check = verify(p, state, str(out / "facet_model.skymodel"), str(solutions), name, work, out, log, threads)
     dr_ok = bool(np.isfinite(best.rms_jy) and best.dynamic_range >= first.dynamic_range)
     summary = {
         "direction": name, "ok": check.ok and dr_ok, "cycles": cycles, "amplitude_loop": loop, "multires_phase_loop": phase_loop, "cal_imsize": size,
@@ -226,7 +231,7 @@ def _selfcal(p: dict, log: Path, out: Path, work: Path) -> None:
     plots.solutions(str(solutions), out / "solutions")
 
 
-def _verify(p: dict, state: dict, new_model: str, solutions: str, name: str, work: Path, out: Path,
+def verify(p: dict, state: dict, new_model: str, solutions: str, name: str, work: Path, out: Path,
             log: Path, threads: int) -> verification.Verification:
     """Factor's verification on the middle band: residual before and after the replacement."""
     v = p["verify"]
@@ -244,7 +249,8 @@ def _verify(p: dict, state: dict, new_model: str, solutions: str, name: str, wor
               for kind, ms in (("pre", pre), ("post", post))]
     shutil.copyfile(images[0], out / "verify_pre.fits")
     shutil.copyfile(images[1], out / "verify_post.fits")
-    return verification.verify(images[0], images[1], v["max_peak_jy"], v["max_ratio"])
+    local = (p["direction"]["ra_deg"], p["direction"]["dec_deg"]) if v.get("local") else None
+    return verification.verify(images[0], images[1], v["max_peak_jy"], v["max_ratio"], local=local)
 
 
 def _subtract_into(facet_ms: list[str], comps: list, column_in: str, column_out: str, path: Path,
@@ -309,7 +315,7 @@ def _scales(values) -> tuple[int, ...] | None:
     return tuple(values) if values else None
 
 
-def _cal_box_model(model: str, d: dict, out: Path) -> str:
+def cal_box_model(model: str, d: dict, out: Path) -> str:
     """The components of ``model`` inside the calibrator box (side cal_size_deg)."""
     comps = read_skymodel(model)
     if comps:

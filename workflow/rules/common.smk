@@ -41,12 +41,17 @@ def step_params(kind, *keys):
     return get
 
 
-def selfcal_outputs(stage):
+def stage_outputs(out_dir):
+    """What a selfcal (or peel) stage leaves for facetsub and later stages."""
     return {
-        "solutions": f"results/facetselfcal/{stage}/solutions.h5",
-        "model": f"results/facetselfcal/{stage}/facet_model.skymodel",
-        "summary": f"results/facetselfcal/{stage}/selfcal.json",
+        "solutions": f"{out_dir}/solutions.h5",
+        "model": f"{out_dir}/facet_model.skymodel",
+        "summary": f"{out_dir}/selfcal.json",
     }
+
+
+def selfcal_outputs(stage):
+    return stage_outputs(STEPS["selfcal"][stage]["out_dir"])
 
 
 def history_files(history):

@@ -4,7 +4,7 @@ rule facetselfcal:
         history=lambda wc: history_files(STEPS["selfcal"][wc.stage]["history"]),
         preapply=lambda wc: [f for c in STEPS["selfcal"][wc.stage]["preapply"] for f in (c["h5"], c["selfcal_json"])],
     output:
-        **selfcal_outputs("{stage}"),
+        **stage_outputs("results/facetselfcal/{stage}"),
     params:
         p=step_params("selfcal", "stage"),
     conda:
@@ -19,3 +19,26 @@ rule facetselfcal:
     priority: 10
     shell:
         "exec factor-step selfcal {params.p:q} {log:q} {threads} {resources.wsclean_mem_mb} {resources.scratch:q}"
+
+
+rule outlierpeel:
+    input:
+        residual=lambda wc: flat_residual(STEPS["selfcal"][wc.stage]["residual"]),
+        history=lambda wc: history_files(STEPS["selfcal"][wc.stage]["history"]),
+        peel_skymodel=lambda wc: STEPS["selfcal"][wc.stage]["peel_skymodel"],
+    output:
+        **stage_outputs("results/outlierpeel/{stage}"),
+    params:
+        p=step_params("selfcal", "stage"),
+    conda:
+        "../envs/factor.yaml"
+    log:
+        "logs/outlierpeel/{stage}.log",
+    benchmark:
+        "benchmarks/outlierpeel/{stage}.tsv"
+    threads: threads_of("facetselfcal")
+    resources:
+        **job_resources("facetselfcal"),
+    priority: 10
+    shell:
+        "exec factor-step peel {params.p:q} {log:q} {threads} {resources.wsclean_mem_mb} {resources.scratch:q}"
