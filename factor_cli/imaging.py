@@ -20,9 +20,6 @@ from .engines import run_wsclean
 from .skymodel import Component, read_skymodel
 
 
-LOCAL_RMS_WINDOW = 50  # beams (factor.md §5.7)
-
-
 @dataclass(frozen=True)
 class ImagingSettings:
     size: int
@@ -115,12 +112,7 @@ def wsclean(
     if s.size > 2048:
         args += ["-parallel-deconvolution", "1024"]
     if s.auto_mask > 0:
-        # Factor's local-rms settings: with WSClean's default (a 25-beam window, plain rms) the
-        # rms next to a bright source is its own artefacts' and the clean stops early: a 48-Jy
-        # calibrator kept 6.5 Jy/beam in the residual and 37 of its 47 Jy in the model (measured
-        # on the bright preset); with these, 2.1 Jy/beam and 47.4 Jy.
-        args += ["-auto-mask", str(s.auto_mask), "-local-rms", "-local-rms-window", str(LOCAL_RMS_WINDOW),
-                 "-local-rms-method", "rms-with-min"]
+        args += ["-auto-mask", str(s.auto_mask), "-local-rms"]
     if fits_mask:
         args += ["-fits-mask", fits_mask]
     if s.channels_out > 1:

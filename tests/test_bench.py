@@ -49,19 +49,3 @@ def test_set_key_replaces_or_adds_a_parset_setting(tmp_path):
     text = parset.read_text()
     assert "peel_flux_jy = 100" in text and "peel_flux_jy = 25" not in text and "selfcal_passes = 2" in text
     assert text.index("[imaging]") < text.index("make_mosaic = False")
-
-
-def test_auto_masked_cleans_use_factors_local_rms(monkeypatch, tmp_path):
-    """A 50-beam window and rms-with-min: with WSClean's defaults a 48-Jy calibrator's model
-    held 37 of its 47 Jy (imaging.py)."""
-    from factor_cli import imaging
-
-    calls = []
-    monkeypatch.setattr(imaging, "run_wsclean", lambda args, log=None, threads=1: calls.append(args))
-    s = imaging.ImagingSettings(size=512, scale_arcsec=8.0, robust=-0.5, min_uv_lambda=80.0)
-    imaging.wsclean(["a.ms"], str(tmp_path / "x"), s)
-    imaging.wsclean(["a.ms"], str(tmp_path / "y"), imaging.ImagingSettings(**{**s.__dict__, "auto_mask": 0.0}))
-    masked, unmasked = calls
-    assert masked[masked.index("-local-rms-window") + 1] == "50"
-    assert masked[masked.index("-local-rms-method") + 1] == "rms-with-min"
-    assert "-local-rms" not in unmasked
