@@ -314,6 +314,7 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
                     "selfcal_json": f"{stage_dir(name, p)}/selfcal.json",
                     # A failed peel always stops the run (Factor): its source would wreck every facet.
                     "direction": name, "exit_on_selfcal_failure": cal["exit_on_selfcal_failure"] or name in outliers,
+                    "peel": name in outliers,
                     "skip_selfcal_check": cal["skip_selfcal_check"],
                 }
 
@@ -341,7 +342,7 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
         base = (min(f for f, _ in wanted.values()), min(t for _, t in wanted.values()))
         if shared:
             steps["facetdata"][name] = {**calibration, "out_dir": f"results/facetdata/{name}", "freqstep": base[0],
-                                        "timestep": base[1], "nchunks": ntime}
+                                        "timestep": base[1]}
         for s in sets:
             entry = {
                 "out_image": f"results/{s['image_op']}/{name}/image.fits", "image_op": s["image_op"],

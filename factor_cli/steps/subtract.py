@@ -50,6 +50,10 @@ def _subtract(p: dict, in_ms: str, out: str, log: Path) -> None:
     args: dict[str, object] = {"msin": in_ms, "msin.datacolumn": "DATA", "msout": out,
                                "msout.datacolumn": "DATA"}
     if not summary["ok"] and not p["skip_selfcal_check"]:
+        if p.get("peel"):
+            raise SelfcalFailed(
+                f"the peel of {direction} failed its check ({summary['check']}): a badly peeled outlier would wreck every "
+                "facet, so the run stops (as Factor); see its verify_pre/post images and solution plots")
         if p["exit_on_selfcal_failure"]:
             raise SelfcalFailed(
                 f"selfcal of {direction} failed its check ({summary['check']}); set "
