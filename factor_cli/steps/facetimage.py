@@ -48,7 +48,7 @@ def calibrated_facet_data(p: dict, log: Path, work: Path) -> tuple[list[str], st
 
 
 def _shared_facet_data(p: dict, log: Path, work: Path) -> tuple[list[str], str]:
-    """The facet's shared calibrated data (facetcal step), averaged further for this set."""
+    """The facet's shared calibrated data (the facetdata rule), averaged further for this set."""
     solution_direction = json.loads(Path(p["facet_data_json"]).read_text())["solutions_from"]
     if p["freqstep"] == 1 and p["timestep"] == 1:
         return list(p["facet_data"]), solution_direction  # read only: WSClean does not write the MS here
