@@ -32,10 +32,10 @@ def test_the_facet_holding_the_target_gets_the_care_and_is_imaged_alone(tiny_obs
     plan = plan_for(tiny_obs, tmp_path, ra, dec, imaging="image_target_only = True\nkeep_avg_facet_data = False")
     assert plan["target"] == nearest
     assert [d["name"] for d in plan["directions"] if d["contains_target"]] == [nearest]
-    assert plan["imaged"] == [nearest] and list(plan["steps"]["facetimage"]) == [nearest]
-    image = plan["steps"]["facetimage"][nearest]
+    assert plan["imaged"] == [nearest] and list(plan["steps"]["facetimage"]["facetimage"]) == [nearest]
+    image = plan["steps"]["facetimage"]["facetimage"][nearest]
     assert image["keep_avg_facet_data"] and image["multiscale"]
-    assert len(plan["steps"]["mosaic"]["images"]) == 1
+    assert len(plan["steps"]["mosaic"]["fieldmosaic"]["images"]) == 1
     assert len(plan["order"]) == len(dirs)  # every direction is still self-calibrated
 
 
@@ -60,7 +60,7 @@ def test_own_target_facet_holds_the_circle_replaces_calibrators_inside_and_borro
     # imaged with the solutions of the nearest self-calibrated direction
     kept = [d for d in dirs if d.name != inside.name]
     nearest = min(kept, key=lambda d: separation_deg((ra, dec), (d.ra_deg, d.dec_deg))).name
-    assert plan["steps"]["facetimage"]["target"]["candidates"][0]["name"] == nearest
+    assert plan["steps"]["facetimage"]["facetimage"]["target"]["candidates"][0]["name"] == nearest
 
 
 def test_multiscale_rule():
@@ -83,4 +83,4 @@ def test_multiscale_follows_the_directions_file(tiny_obs, tmp_path, explicit):
     plan = prepare(str(parset))[1]
     first = text[1].split()[0]
     assert plan["steps"]["selfcal"][first]["multiscale"] is bool(explicit)
-    assert plan["steps"]["facetimage"][first]["multiscale"] is bool(explicit)
+    assert plan["steps"]["facetimage"]["facetimage"][first]["multiscale"] is bool(explicit)
