@@ -24,6 +24,7 @@ import numpy as np
 from astropy.io import fits
 
 from .engines import run_dp3, run_wsclean
+from .imaging import image_rms
 
 MAX_UV_M = 2500.0
 LOCAL_RADIUS_DEG = 0.25
@@ -75,12 +76,6 @@ def peak(image: str, centre_deg: tuple[float, float] | None = None, radius_deg: 
     return float(np.nanmax(np.abs(data)))
 
 
-def robust_rms(image: str) -> float:
-    data = np.squeeze(fits.getdata(image))
-    data = data[np.isfinite(data)]
-    return float(1.4826 * np.median(np.abs(data - np.median(data))))
-
-
 def image(ms: list[str], name: str, min_uv_lambda: float, log: Path | None, threads: int) -> str:
     run_wsclean(["-name", name, "-size", str(IMAGE_SIZE), str(IMAGE_SIZE), "-scale", f"{CELL_ARCSEC}asec",
                  "-niter", "10", "-threshold", "0", "-weight", "briggs", "-0.5", "-mgain", "0.8", "-gain", "0.1",
@@ -94,6 +89,6 @@ def verify(pre_image: str, post_image: str, max_peak_jy: float, max_ratio: float
     """Factor's test on the whole images, or (``local``: a peeled source's position) near it."""
     if local is None:
         return Verification(peak(pre_image), peak(post_image), max_peak_jy, max_ratio)
-    threshold = max(max_peak_jy, NOISE_FLOOR_SIGMA * robust_rms(post_image))
+    threshold = max(max_peak_jy, NOISE_FLOOR_SIGMA * image_rms(post_image))
     return Verification(peak(pre_image, local), peak(post_image, local), threshold, max_ratio,
                         region=f"within {LOCAL_RADIUS_DEG:g} deg of the source")

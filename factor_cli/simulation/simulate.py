@@ -167,19 +167,18 @@ def simulate(outdir: Path, preset: Preset, seed: int, progress: Progress | None 
             progress(f"band {band.index} ({band.ref_freq_hz / 1e6:.2f} MHz): corrupted, noise added, DI model subtracted")
 
     write_skymodel(truth_dir / "sky.txt", comps, dir_positions)
-    # Factor processes directions in file order, brightest (apparent, as in the DI model) first.
+
     def apparent_mjy(patch: str) -> float:
-        members = [c for c in comps if c.patch == patch and (c.name.startswith("cal") or c.name.startswith("peel_"))]
-        return round(float(np.mean([sum(1e3 * c.flux_at(b.ref_freq_hz) * a[c.name] for c in members)
-                                    for b, a in zip(bands, attenuation)])), 1)
+        return round(float(np.mean([1e3 * lead_apparent_jy(comps, patch, b, a) for b, a in zip(bands, attenuation)])), 1)
 
     # A peel sky model per bright source, as Factor's bundled 3C models: intrinsic fluxes
     # (the solutions' amplitudes take up the beam), one patch.
     for name in bright:
         path = outdir / f"peel_{name}.skymodel"
-        write_skymodel(path, [c for c in comps if c.patch == name and c.name.startswith("peel_")], {name: dir_positions[name]})
+        write_skymodel(path, peel_components(comps, name), {name: dir_positions[name]})
         path.write_text(f"# peel model of {name}: the simulated truth (factor-simulate preset {preset.name}, seed {seed}), "
                         "intrinsic fluxes\n" + path.read_text())
+    # Factor processes directions in file order, brightest (apparent, as in the DI model) first.
     directions = sorted(
         (
             Direction(name=p, ra_deg=leaders[p].ra_deg, dec_deg=leaders[p].dec_deg, cal_size_deg=CAL_SIZE_DEG,
@@ -227,8 +226,8 @@ def simulate(outdir: Path, preset: Preset, seed: int, progress: Progress | None 
                 "name": name, "direction": name, "outlier": b.outlier, "peel_skymodel": f"peel_{name}.skymodel",
                 "ra_deg": leaders[name].ra_deg, "dec_deg": leaders[name].dec_deg,
                 "flux_jy": b.flux_jy, "ref_freq_hz": preset.sky.ref_freq_hz, "spectral_index": [b.spectral_index],
-                "components": [c.name for c in comps if c.patch == name and c.name.startswith("peel_")],
-                "apparent_flux_jy": [bright_apparent_jy(comps, name, bd, a) for bd, a in zip(bands, attenuation)],
+                "components": [c.name for c in peel_components(comps, name)],
+                "apparent_flux_jy": [lead_apparent_jy(comps, name, bd, a) for bd, a in zip(bands, attenuation)],
             }
             for name, b in bright.items()
         ],
@@ -248,10 +247,16 @@ def simulate(outdir: Path, preset: Preset, seed: int, progress: Progress | None 
     return truth
 
 
-def bright_apparent_jy(comps: list, patch: str, band, attenuation: dict[str, float]) -> float:
-    """Apparent flux (Jy) of a bright source's components in one band."""
+def peel_components(comps: list, patch: str) -> list:
+    """The components of a bright source to be peeled (``peel_<name>_A``/``_B``)."""
+    return [c for c in comps if c.patch == patch and c.name.startswith("peel_")]
+
+
+def lead_apparent_jy(comps: list, patch: str, band, attenuation: dict[str, float]) -> float:
+    """Apparent flux (Jy) in one band of what leads a patch: its calibrator, or the
+    components of its bright source."""
     return float(sum(c.flux_at(band.ref_freq_hz) * attenuation[c.name] for c in comps
-                     if c.patch == patch and c.name.startswith("peel_")))
+                     if c.patch == patch and c.name.startswith(("cal", "peel_"))))
 
 
 def _copy_table(src: Path, dst: Path) -> None:
