@@ -25,6 +25,7 @@ import numpy as np
 from .engines import run_dp3
 from .amplitudes import smooth
 from .h5parm import SolutionTable, read_soltab, write_h5parm
+from .skymodel import read_skymodel
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,11 @@ def predict_step(name: str, model: str, operation: str, h5: str | None = None,
     """DP3 keys of a step ``name`` that adds or subtracts ``model``: corrupted by the
     solutions in ``h5`` for ``direction`` (h5parmpredict), or as it is (predict)."""
     if h5:
+        # Every patch of the model is a direction of the solutions: a facet peel's model holds
+        # the peeled source (``<direction>_peel``) beside the rest of the facet (peeling.py).
+        patches = list(dict.fromkeys(c.patch for c in read_skymodel(model) if c.patch)) or [direction]
         return {f"{name}.type": "h5parmpredict", f"{name}.sourcedb": model, f"{name}.operation": operation,
-                f"{name}.directions": [f"[{direction}]"], **applycal_settings(f"{name}.applycal.", h5)}
+                f"{name}.directions": [f"[{p}]" for p in patches], **applycal_settings(f"{name}.applycal.", h5)}
     return {f"{name}.type": "predict", f"{name}.sourcedb": model, f"{name}.operation": operation}
 
 
@@ -206,10 +210,13 @@ TEC_TO_PHASE = -8.44797245e9  # rad Hz / TECU, DP3's convention
 
 
 def combine(fast: list[list[str]], slow: list[list[str]], out: str, direction: str, ra_deg: float, dec_deg: float,
-            spline: bool = True, preapply: str | None = None, normalise: bool = True) -> None:
+            spline: bool = True, preapply: str | None = None, normalise: bool = True,
+            peel_direction: str | None = None) -> None:
     """Fast (TEC+)phases and slow gains of all time chunks and TEC blocks → one H5parm;
     ``preapply``: solutions whose phases were applied to the data before solving;
-    ``normalise`` False keeps the amplitudes' scale (peeling against a model in absolute flux)."""
+    ``normalise`` False keeps the amplitudes' scale (peeling against a model in absolute flux);
+    ``peel_direction``: a second direction with the same solutions but unnormalised amplitudes,
+    for a facet peel's source model (its own flux scale) beside the rest of the facet."""
     fast_tabs = ["tec000", "phase000"] if has_soltab(fast[0][0], "tec000") else ["phase000"]
     tables = []
     for source, soltab, name in ([(fast, t, t) for t in fast_tabs]
@@ -222,6 +229,7 @@ def combine(fast: list[list[str]], slow: list[list[str]], out: str, direction: s
             # scale the model can absorb).
             smoothed = SolutionTable("amplitude001", "amplitude", dict(table.axes), _smoothed(table, spline, normalise),
                                      table.weights)
+            unnormalised = _smoothed(table, spline, False) if peel_direction else None
         bad = _neutral(table)
         table.values = np.where(bad, 1.0 if table.soltype == "amplitude" else 0.0, table.values)
         tables.append(table)
@@ -234,7 +242,21 @@ def combine(fast: list[list[str]], slow: list[list[str]], out: str, direction: s
     with h5py.File(fast[0][0], "r") as fh:
         ant = fh["sol000/antenna"][:]
     antennas = {row[0].decode() if isinstance(row[0], bytes) else str(row[0]): np.asarray(row[1]) for row in ant}
-    write_h5parm(out, tables, antennas, {direction: (ra_deg, dec_deg)})
+    directions = {direction: (ra_deg, dec_deg)}
+    if peel_direction:
+        tables = [_with_direction(t, peel_direction, unnormalised if t.name == "amplitude001" else t.values)
+                  for t in tables]
+        directions[peel_direction] = (ra_deg, dec_deg)
+    write_h5parm(out, tables, antennas, directions)
+
+
+def _with_direction(table: SolutionTable, direction: str, values: np.ndarray) -> SolutionTable:
+    """``table`` with a second direction holding ``values`` (same weights)."""
+    axis = list(table.axes).index("dir")
+    axes = {k: (np.array([*v, direction]) if k == "dir" else v) for k, v in table.axes.items()}
+    weights = table.weights if table.weights is not None else np.ones_like(table.values)
+    return SolutionTable(table.name, table.soltype, axes, np.concatenate([table.values, values], axis=axis),
+                         np.concatenate([weights, weights], axis=axis))
 
 
 APPLY_ORDER = ["tec000", "phase000", "amplitude001", "phase001"]

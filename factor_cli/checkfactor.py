@@ -22,7 +22,7 @@ from .runlock import running_pid
 from .statusplots import direction_state, facet_map, html_page
 from .workflow_state import Output, WorkflowStateError, incomplete_outputs, summary
 
-COLUMNS = ("outlierpeel", "facetselfcal", "facetsub", "facetimage", "fieldmosaic")
+COLUMNS = ("outlierpeel", "facetpeel", "facetselfcal", "facetsub", "facetimage", "fieldmosaic")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,7 +70,8 @@ def collect(dir_working: Path) -> tuple[dict, dict[str, dict[str, tuple[str, str
     cells: dict[tuple[str, str], list[Output]] = {}
     for o in outputs:
         cells.setdefault((o.direction, o.operation), []).append(o)
-    columns = [c for c in COLUMNS if c != "outlierpeel" or config.get("outliers")]
+    shown = {"outlierpeel": bool(config.get("outliers")), "facetpeel": bool(config.get("facet_peels"))}
+    columns = [c for c in COLUMNS if shown.get(c, True)]
     states = {d: {op: cell_state(cells.get((d, op), []), dir_working, incomplete, pid is not None) for op in columns}
               for d in directions}
     done = sum(1 for o in outputs if not o.pending)

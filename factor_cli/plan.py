@@ -146,14 +146,19 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
     # Flux of each calibrator as Factor sees it: the DI model inside the calibrator box.
     ref_model = read_skymodel(ref.ms.di_skymodel)
     fluxes = {d.name: _cal_flux(d, ref_model, centre, ref.freq_hz) for d in directions}
-    groups = make_groups(selfcal_names, positions, fluxes, groupings(dirs["groupings"]), dirs["allow_reordering"])
     peel_models = {d.name: d.peel_skymodel for d in directions if d.peel_skymodel}
+    # facetpeel (Factor's FacetPeel): a calibrator brighter than peel_flux_jy with a peel model is
+    # peeled against it, once, after the outliers and before any selfcal group, instead of
+    # being self-calibrated.
+    facet_peels = [n for n in selfcal_names if fluxes[n] > cal["peel_flux_jy"] and n in peel_models]
+    peeled = outliers + facet_peels
+    groups = make_groups([n for n in selfcal_names if n not in facet_peels], positions, fluxes,
+                         groupings(dirs["groupings"]), dirs["allow_reordering"])
     for n in selfcal_names:
-        if fluxes[n] > cal["peel_flux_jy"] and n in peel_models:
-            raise PlanError(f"{where}: direction {n}: calibrator flux {fluxes[n]:.1f} Jy is above peel_flux_jy "
-                            f"({cal['peel_flux_jy']:g}) and it has a peel_skymodel: facet peeling (facetpeel) is not "
-                            "implemented in this version; raise peel_flux_jy to self-calibrate it")
-        if fluxes[n] > cal["peel_flux_jy"]:  # Factor without a peel model: a warning, normal selfcal
+        if n in facet_peels:
+            notes.append(f"direction {n}: calibrator flux {fluxes[n]:.1f} Jy is above peel_flux_jy "
+                         f"({cal['peel_flux_jy']:g}): peeled against its peel_skymodel (facetpeel)")
+        elif fluxes[n] > cal["peel_flux_jy"]:  # Factor without a peel model: a warning, normal selfcal
             notes.append(f"direction {n}: calibrator flux {fluxes[n]:.1f} Jy is above peel_flux_jy "
                          f"({cal['peel_flux_jy']:g}) but it has no peel_skymodel, so it is self-calibrated normally")
         elif n in peel_models:
@@ -230,23 +235,28 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
     def stage_id(name: str, p: int) -> str:
         return name if p == 1 else f"{name}.p{p}"
 
+    def operation(name: str) -> str:
+        return "outlierpeel" if name in outliers else "facetpeel" if name in facet_peels else "facetselfcal"
+
     def stage_dir(name: str, p: int) -> str:
-        operation = "outlierpeel" if name in outliers else "facetselfcal"
-        return f"results/{operation}/{stage_id(name, p)}"
+        return f"results/{operation(name)}/{stage_id(name, p)}"
+
+    def last_pass(name: str) -> int:
+        return 1 if name in peeled else passes  # a source is peeled once
 
     def history(name: str, upto: int) -> list[dict]:
         """DI facet model, then each selfcal pass (or the peel) before ``upto`` (see steps/state.py)."""
         entries = [{"models": band_models("facet", name), "h5": None, "selfcal_json": None}]
-        for q in range(1, upto):
+        for q in range(1, min(upto, last_pass(name) + 1)):
             out = stage_dir(name, q)
             entries.append({"models": [f"{out}/facet_model.skymodel" if b else None for b in grid],
                             "h5": f"{out}/solutions.h5", "selfcal_json": f"{out}/selfcal.json"})
         return entries
 
-    # The processing sequence: the outliers one by one (peeled once), then every selfcal group
-    # of pass 1, then again for each further pass, each starting from the residual the
-    # previous one left.
-    sequence = [(n, n, 1, -1 - i) for i, n in enumerate(outliers)]
+    # The processing sequence: the outliers and then the peeled facet calibrators one by one
+    # (peeled once), then every selfcal group of pass 1, then again for each further pass,
+    # each starting from the residual the previous one left.
+    sequence = [(n, n, 1, -1 - i) for i, n in enumerate(peeled)]
     sequence += [(stage_id(n, p), n, p, k) for p in range(1, passes + 1) for k, grp in enumerate(groups) for n in grp]
     group_start: dict[tuple[int, int], str | None] = {}
     previous: str | None = None
@@ -265,7 +275,7 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
         nchan_avg = nchan // freqstep
         steps["selfcal"][sid] = {
             "out_dir": stage_dir(name, p), "direction": e, "pass": p,
-            "operation": "outlierpeel" if name in outliers else "facetselfcal",
+            "operation": operation(name),
             "peel_skymodel": peel_models.get(name), "ref_freq_hz": band0.ref_freq_hz,
             "skip_selfcal_check": cal["skip_selfcal_check"],
             "residual": residual(group_start[(p, k)]), "history": history(name, p),
@@ -287,7 +297,7 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
             "spline_smooth2d": cal["spline_smooth2d"], "multires": cal["multires_selfcal"],
             "verify": {"slot": mid_slot, "freqstep": vfreqstep, "timestep": vtimestep,
                        "min_uv_lambda": img["facet_min_uv_lambda"][0], "max_peak_jy": cal["verify_max_peak_jy"],
-                       "max_ratio": cal["verify_max_peak_ratio"], "local": name in outliers},
+                       "max_ratio": cal["verify_max_peak_ratio"], "local": name in peeled},
             # Faint calibrators: every slot solved on pre-averaged data (preaverage.py)
             "preaverage_bandwidth_hz": bandwidth_for_peak(0.99, band0.ref_freq_hz, e["cal_size_deg"] / 2, 3 * cell / 3600.0)
             if preaveraged else 0.0,
@@ -313,8 +323,8 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
                     "solutions": f"{stage_dir(name, p)}/solutions.h5",
                     "selfcal_json": f"{stage_dir(name, p)}/selfcal.json",
                     # A failed peel always stops the run (Factor): its source would wreck every facet.
-                    "direction": name, "exit_on_selfcal_failure": cal["exit_on_selfcal_failure"] or name in outliers,
-                    "peel": name in outliers,
+                    "direction": name, "exit_on_selfcal_failure": cal["exit_on_selfcal_failure"] or name in peeled,
+                    "peel": name in peeled,
                     "skip_selfcal_check": cal["skip_selfcal_check"],
                 }
 
@@ -335,8 +345,8 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
                   for s in sets}
         calibration = {
             "direction": e, "residual": residual(final),
-            "own": history(name, passes + 1) if name in selfcal_names else history(name, 1),
-            "candidates": [{"name": n, "history": history(n, passes + 1)} for n in nearest(name, selfcal_names, positions)],
+            "own": history(name, last_pass(name) + 1) if name in selfcal_names else history(name, 1),
+            "candidates": [{"name": n, "history": history(n, last_pass(n) + 1)} for n in nearest(name, selfcal_names, positions)],
             "skip_selfcal_check": cal["skip_selfcal_check"],
         }
         base = (min(f for f, _ in wanted.values()), min(t for _, t in wanted.values()))
@@ -380,8 +390,7 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
         "image_sets": [{**s, "mosaic_dir": steps["mosaic"][s["mosaic_op"]]["out_dir"],
                         "facet_images": {n: steps["facetimage"][s["image_op"]][n]["out_image"] for n in imaged}}
                        for s in sets],
-        "solutions": {**{n: f"{stage_dir(n, 1)}/solutions.h5" for n in outliers},
-                      **{n: f"{stage_dir(n, passes)}/solutions.h5" for n in selfcal_names}},
+        "solutions": {n: f"{stage_dir(n, last_pass(n))}/solutions.h5" for n in outliers + selfcal_names},
         "residual_ms": [m for row in residual(final) for m in row if m],
         "directions": {n: {"ra_deg": by_name[n]["ra_deg"], "dec_deg": by_name[n]["dec_deg"],
                            "polygon": by_name[n]["facet"]["vertices"], "is_patch": by_name[n]["facet"]["is_patch"]}
@@ -401,6 +410,7 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
         "directions": dir_entries,
         "groups": groups,
         "outliers": outliers,
+        "facet_peels": facet_peels,
         "passes": passes,
         "order": order,
         "imaged": imaged,
@@ -492,9 +502,9 @@ def stop_after_targets(config: dict, n: int) -> list[str] | None:
     if n == 0:
         chunks = [c["out_ms"] for c in config["steps"]["chunk"].values()]
         models = [f"results/skymodels/{b}/{d['name']}.facet.skymodel" for b in config["bands"] for d in config["directions"]]
-        # Outliers are peeled before the first selfcal group, so -s 0 includes their peels.
-        outliers = config.get("outliers", [])
-        peeled = [c["out_ms"] for c in config["steps"]["subtract"][outliers[-1]].values()] if outliers else []
+        # Peels come before the first selfcal group, so -s 0 includes them.
+        peels = config.get("outliers", []) + config.get("facet_peels", [])
+        peeled = [c["out_ms"] for c in config["steps"]["subtract"][peels[-1]].values()] if peels else []
         return chunks + models + peeled
     last = units[n - 1][-1]
     return [c["out_ms"] for c in config["steps"]["subtract"][last].values()]

@@ -37,7 +37,8 @@ class Job:
         direction = stage_direction(stage) if stage else what
         extra = f" pass {stage.rpartition('.p')[2]}" if stage and direction != stage else ""
         chunk = f" {wc['chunk']}" if "chunk" in wc else ""
-        operation = wc.get("imageop") or wc.get("mosaicop") or OPERATION_OF_RULE.get(self.rule, self.rule)
+        operation = (wc.get("imageop") or wc.get("mosaicop") or wc.get("peelop")
+                     or OPERATION_OF_RULE.get(self.rule, self.rule))
         return f"{operation} {direction}{extra}{chunk}".strip()
 
 

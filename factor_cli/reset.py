@@ -5,7 +5,7 @@ A reset deletes the products of the named operations *and everything computed fr
 bring old products back, and the next run recomputes exactly those jobs.  Deleting only the
 named outputs would not do: Snakemake does not remake a missing intermediate whose
 downstream products still exist.  Because every subtraction writes a new residual, resetting
-``facetsub`` (or ``facetselfcal``, ``outlierpeel``) of a direction removes the residuals from that direction
+``facetsub`` (or ``facetselfcal``, ``outlierpeel``, ``facetpeel``) of a direction removes the residuals from that direction
 on; the directions after it are then recomputed from a residual with its model back in.
 """
 
@@ -60,9 +60,11 @@ def reset_targets(config: dict, directions: list[str], operations: list[str]) ->
                 targets += mosaics()
             continue
         stages = [s for s in config["order"] if s == name or s.startswith(name + ".p")]
-        for s in stages:  # a stage is a facetselfcal, or an outlierpeel for an outlier
+        for s in stages:  # a stage is a facetselfcal, or an outlierpeel / facetpeel for a peeled source
             step = steps["selfcal"][s]
-            if step.get("operation", "facetselfcal") in ops:
+            op = step.get("operation", "facetselfcal")
+            # facetpeelimage (Factor's old name for imaging the rest of a peeled facet) is part of facetpeel here
+            if op in ops or (op == "facetpeel" and "facetpeelimage" in ops):
                 targets.append(f"{step['out_dir']}/selfcal.json")
         if "facetsub" in ops:
             targets += [c["out_ms"] for s in stages for c in steps["subtract"][s].values()]

@@ -54,7 +54,7 @@ from .reset import (
 )
 from .runlock import RunLockError, check_not_running, run_lock
 from .workflow_state import (
-    OPERATION_OF_RULE,
+    OPERATIONS_IN_ORDER,
     Output,
     WorkflowStateError,
     is_locked,
@@ -306,7 +306,7 @@ def _dry_run_report(dir_working: Path, plan: dict, config_path: Path, reset: lis
         lines.append("nothing to do: every product is up to date")
     else:
         lines.append("would run:")
-        ops = list(dict.fromkeys(OPERATION_OF_RULE.values()))  # in processing order
+        ops = list(OPERATIONS_IN_ORDER)
         names = [d["name"] for d in plan["directions"]]
 
         def order(key: tuple[str, str]) -> tuple[int, int, str]:

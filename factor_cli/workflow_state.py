@@ -22,10 +22,14 @@ from .workflow_files import snakefile
 
 # Rule name → Factor operation name shown to the user.
 OPERATION_OF_RULE = {
-    "chunk": "chunk", "skymodels": "skymodels", "outlierpeel": "outlierpeel", "facetselfcal": "facetselfcal",
+    "chunk": "chunk", "skymodels": "skymodels", "facetselfcal": "facetselfcal",
     "facetsub": "facetsub",
     "facetdata": "facetimage", "facetimage": "facetimage", "fieldmosaic": "fieldmosaic", "products": "fieldmosaic",
 }
+
+# Operations in processing order (the peel rule's outputs name theirs: results/<op>/<stage>/).
+OPERATIONS_IN_ORDER = ("chunk", "skymodels", "outlierpeel", "facetpeel", "facetselfcal", "facetsub", "facetimage",
+                       "fieldmosaic")
 
 
 class WorkflowStateError(RuntimeError):
@@ -42,6 +46,8 @@ class Output:
 
     @property
     def operation(self) -> str:
+        if self.rule == "peel":  # one rule for outlierpeel and facetpeel: results/<operation>/<stage>/
+            return Path(self.path).parts[1]
         return OPERATION_OF_RULE.get(self.rule, self.rule)
 
     @property
@@ -56,7 +62,7 @@ def direction_of(path: str) -> str:
     parts = Path(path).parts
     if parts[0] == "chunks" or (len(parts) > 2 and parts[1] == "skymodels"):
         return parts[1] if parts[0] == "chunks" else parts[2]
-    per_direction = ("outlierpeel", "facetselfcal", "facetsub", "facetimage", "facetdata")
+    per_direction = ("outlierpeel", "facetpeel", "facetselfcal", "facetsub", "facetimage", "facetdata")
     if len(parts) > 2 and parts[0] == "results" and parts[1].split("_")[0] in per_direction:
         return stage_direction(parts[2])
     return "field"

@@ -55,7 +55,7 @@ def test_apparent_flux_is_model_times_squared_geometric_mean_amplitude(tmp_path)
     write_h5parm(h5, [SolutionTable("amplitude001", "amplitude", {"time": times, "ant": ants, "dir": np.array(["o"])},
                                     amp, np.ones_like(amp))],
                  {a: np.zeros(3) for a in ants}, {"o": (190.0, 53.0)})
-    assert apparent_flux_jy(150.0, str(h5)) == pytest.approx(150.0 * 0.3 * 0.2)
+    assert apparent_flux_jy(150.0, str(h5), "o") == pytest.approx(150.0 * 0.3 * 0.2)
 
 
 def runfactor_dry(obs, tmp_path, edit) -> subprocess.CompletedProcess:
@@ -72,15 +72,39 @@ def set_peel_flux(value):
     return edit
 
 
-def test_outlier_is_peeled_first_and_bright_calibrator_refused_until_facetpeel(bright_obs, tmp_path):
-    refused = runfactor_dry(bright_obs, tmp_path / "a", lambda w: None)
-    assert refused.returncode == 2 and "facetpeel" in refused.stderr and "bright00" in refused.stderr
-    assert len(refused.stderr.strip().splitlines()) == 1
-    ok = runfactor_dry(bright_obs, tmp_path / "b", set_peel_flux(100))
-    assert ok.returncode == 0, ok.stderr
-    lines = [line.split() for line in ok.stdout.splitlines() if line.startswith("  ")]
-    assert lines[2][:2] == ["outlierpeel", "outlier00"]  # after chunk and skymodels, before any facetselfcal
-    assert ["facetselfcal", "outlier00"] not in [line[:2] for line in lines]
+def test_peels_come_first_and_peel_flux_decides_facetpeel(bright_obs, tmp_path):
+    """bright00 (48 Jy apparent, inside the field, with a peel model) is above the default
+    peel_flux_jy (25): peeled after the outlier, before any selfcal, never self-calibrated.
+    With peel_flux_jy above its flux it is self-calibrated like any calibrator."""
+    peel = runfactor_dry(bright_obs, tmp_path / "a", lambda w: None)
+    assert peel.returncode == 0, peel.stderr
+    lines = [line.split()[:2] for line in peel.stdout.splitlines() if line.startswith("  ")]
+    assert lines[2:5] == [["outlierpeel", "outlier00"], ["facetpeel", "bright00"], ["facetselfcal", "dir00"]]
+    assert ["facetselfcal", "bright00"] not in lines and ["facetselfcal", "outlier00"] not in lines
+    assert ["facetimage", "bright00"] in lines and ["facetimage", "outlier00"] not in lines
+    selfcal = runfactor_dry(bright_obs, tmp_path / "b", set_peel_flux(100))
+    assert selfcal.returncode == 0, selfcal.stderr
+    lines = [line.split()[:2] for line in selfcal.stdout.splitlines() if line.startswith("  ")]
+    assert ["facetselfcal", "bright00"] in lines and ["facetpeel", "bright00"] not in lines
+
+
+def test_facetpeel_plan(bright_obs, tmp_path):
+    """The peeled facet: peeled once (no second pass), verified near the source, a failed peel
+    stops the run, and its imaging and stand-in solutions use the peel's stage."""
+    from factor_cli.runfactor import prepare
+
+    work = tmp_path / "obs"
+    shutil.copytree(bright_obs, work, ignore=shutil.ignore_patterns("truth", "work*"))
+    plan = prepare(str(work / "factor.parset"))[1]
+    assert plan["facet_peels"] == ["bright00"] and plan["order"][:2] == ["outlier00", "bright00"]
+    assert "bright00.p2" not in plan["order"] and "dir00.p2" in plan["order"]
+    assert all("bright00" not in g for g in plan["groups"])
+    step = plan["steps"]["selfcal"]["bright00"]
+    assert step["operation"] == "facetpeel" and step["out_dir"] == "results/facetpeel/bright00" and step["verify"]["local"]
+    assert all(s["peel"] and s["exit_on_selfcal_failure"] for s in plan["steps"]["subtract"]["bright00"].values())
+    own = plan["steps"]["facetimage"]["facetimage"]["bright00"]["own"]
+    assert [h["h5"] for h in own] == [None, "results/facetpeel/bright00/solutions.h5"]
+    assert plan["steps"]["products"]["solutions"]["bright00"] == "results/facetpeel/bright00/solutions.h5"
 
 
 def test_outlier_without_model_or_inside_the_field_is_an_error(bright_obs, tmp_path):
@@ -95,3 +119,27 @@ def test_outlier_without_model_or_inside_the_field_is_an_error(bright_obs, tmp_p
         d.write_text(d.read_text().replace("peel_bright00.skymodel False", "peel_bright00.skymodel True"))
     r = runfactor_dry(bright_obs, tmp_path / "b", lambda w: (set_peel_flux(100)(w), inner_outlier(w)))
     assert r.returncode == 2 and "inside the faceted area" in r.stderr
+
+
+def test_integrated_flux_of_a_resolved_double(tmp_path):
+    """A 20" double (2 + 3 Jy) restored with a 30" x 24" beam: the pixel sum over the beam
+    area gives 5 Jy; a single beam fit (fitted_flux) would miss the second component."""
+    from factor_cli.quality import fitted_flux, integrated_flux
+
+    cell, size = 4.0, 128
+    w = WCS(naxis=2)
+    w.wcs.ctype = ["RA---SIN", "DEC--SIN"]
+    w.wcs.crval = [185.0, 52.0]
+    w.wcs.crpix = [size / 2 + 1, size / 2 + 1]
+    w.wcs.cdelt = [-cell / 3600, cell / 3600]
+    yy, xx = np.mgrid[:size, :size]
+    sx, sy = 24.0 / 2.3548 / cell, 30.0 / 2.3548 / cell
+    data = np.zeros((size, size))
+    for dx, flux in ((0.0, 2.0), (5.0, 3.0)):  # 5 pixels = 20" apart in x
+        data += flux * np.exp(-0.5 * (((xx - size / 2 - dx) / sx) ** 2 + ((yy - size / 2) / sy) ** 2))
+    header = w.to_header()
+    header.update({"BMAJ": 30.0 / 3600, "BMIN": 24.0 / 3600, "BPA": 0.0})
+    fits.writeto(tmp_path / "d.fits", data, header)
+    ra, dec = w.wcs_pix2world([size / 2 + 2.5], [size / 2], 0)
+    assert integrated_flux(str(tmp_path / "d.fits"), float(ra[0]), float(dec[0]), 90.0) == pytest.approx(5.0, rel=0.01)
+    assert fitted_flux(str(tmp_path / "d.fits"), float(ra[0]), float(dec[0]))[0] < 4.5

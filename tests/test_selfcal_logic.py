@@ -201,6 +201,39 @@ def test_solutions_of_time_chunks_and_tec_blocks_join_into_factors_soltabs(tmp_p
     assert np.exp(np.mean(np.log(amp.values[amp.weights > 0]))) == pytest.approx(1.0, abs=1e-6)
     assert list(read_soltab(out, "amplitude000").axes["dir"]) == ["[dir00]"]
 
+    # A facet peel: the same solutions for the rest of the facet (normalised) and for the
+    # peeled source's patch (the amplitudes' own scale, ~exp(0.2) here).
+    peel = tmp_path / "peel.h5"
+    combine(fast, slow, str(peel), "dir00", 185.0, 52.0, normalise=True, peel_direction="dir00_peel")
+    both = read_soltab(peel, "amplitude001")
+    assert list(both.axes["dir"]) == ["[dir00]", "[dir00_peel]"]
+    assert np.allclose(both.values[..., 0], amp.values[..., 0])
+    ok = both.weights[..., 1] > 0
+    assert np.exp(np.mean(np.log(both.values[..., 1][ok]))) == pytest.approx(np.exp(0.2), rel=0.05)
+    for name in ("tec000", "phase000", "phase001"):
+        t = read_soltab(peel, name)
+        k = list(t.axes).index("dir")
+        assert np.array_equal(np.take(t.values, 0, axis=k), np.take(t.values, 1, axis=k))
+
+
+def test_corrupted_predict_uses_every_patch_of_the_model_as_a_direction(tmp_path):
+    """h5parmpredict of a facet peel's model: the rest of the facet and the peeled source are
+    two patches, each with its own direction (normalised / unnormalised amplitudes)."""
+    from factor_cli.calibration import predict_step
+    from factor_cli.h5parm import SolutionTable, write_h5parm
+    from factor_cli.skymodel import Component, write_skymodel
+
+    axes = {"time": np.arange(2.0), "ant": np.array(["CS001"]), "dir": np.array(["bright00", "bright00_peel"])}
+    write_h5parm(tmp_path / "s.h5", [SolutionTable("phase000", "phase", axes, np.zeros((2, 1, 2)))],
+                 {"CS001": np.zeros(3)}, {"bright00": (185.0, 52.0), "bright00_peel": (185.1, 52.0)})
+
+    model = tmp_path / "m.skymodel"
+    write_skymodel(model, [Component("a", 185.0, 52.0, 1.0, patch="bright00"),
+                           Component("b", 185.1, 52.0, 40.0, patch="bright00_peel")])
+    keys = predict_step("sub", str(model), "subtract", str(tmp_path / "s.h5"), "bright00")
+    assert keys["sub.directions"] == ["[bright00]", "[bright00_peel]"] and keys["sub.type"] == "h5parmpredict"
+    assert predict_step("add", str(model), "add")["add.type"] == "predict"
+
 
 @pytest.mark.parametrize("preapply", [False, True])
 def test_plan_selfcal_strategy_from_the_parset(tiny_obs, tmp_path, preapply):

@@ -22,9 +22,11 @@ def prepare_band(
     ms_in: str, ms_out: str, centre_deg: tuple[float, float], freqstep: int, timestep: int,
     add_model: str | None, add_h5: str | None, apply_h5: str | None, direction: str,
     log: Path | None, threads: int, apply_direction: str | None = None, apply_soltabs: list[str] | None = None,
+    sub_model: str | None = None, sub_h5: str | None = None,
 ) -> None:
-    """One band of one time chunk → phase-shifted, model added, corrected (``apply_soltabs``
-    of ``apply_h5``, default all), averaged MS."""
+    """One band of one time chunk → phase-shifted, model added (``sub_model`` corrupted by
+    ``sub_h5`` subtracted: a peeled source), corrected (``apply_soltabs`` of ``apply_h5``,
+    default all), averaged MS."""
     if add_model and not read_skymodel(add_model):
         add_model = None  # nothing of the model falls in this direction
     steps = ["shift"]
@@ -36,6 +38,9 @@ def prepare_band(
     if add_model:
         steps.append("add")
         args.update(predict_step("add", add_model, "add", add_h5, direction))
+    if sub_model:
+        steps.append("sub")
+        args.update(predict_step("sub", sub_model, "subtract", sub_h5, direction))
     if apply_h5:
         steps.append("apply")
         args.update({"apply.type": "applycal", **applycal_settings("apply.", apply_h5, apply_soltabs, direction=apply_direction or direction)})
@@ -66,6 +71,7 @@ def prepare_blocks(
     centre_deg: tuple[float, float], freqstep: int, timestep: int, add_h5: str | None,
     apply_h5: str | None, direction: str, log: Path | None, threads: int, apply_direction: str | None = None,
     blocks: list[list[int]] | None = None, apply_soltabs: list[str] | None = None,
+    sub_model: str | None = None, sub_h5: str | None = None,
 ) -> list[list[str]]:
     """``residual[i][k]``: MS of time chunk i, band slot k (None for a gap); ``models[k]`` per band.
     Returns one MS per time chunk and block of band slots (``blocks``, default: all bands in
@@ -80,7 +86,7 @@ def prepare_blocks(
                 continue
             part = str(out_dir / f"{prefix}_t{i}_b{k}.ms")
             prepare_band(ms, part, centre_deg, freqstep, timestep, models[k], add_h5, apply_h5, direction, log,
-                         threads, apply_direction, apply_soltabs)
+                         threads, apply_direction, apply_soltabs, sub_model, sub_h5)
             parts.append(part)
         row = []
         for j, block in enumerate(blocks or [list(range(len(bands)))]):
@@ -96,7 +102,9 @@ def prepare(
     residual: list[list[str | None]], models: list[str | None], out_dir: Path, prefix: str,
     centre_deg: tuple[float, float], freqstep: int, timestep: int, add_h5: str | None,
     apply_h5: str | None, direction: str, log: Path | None, threads: int, apply_direction: str | None = None,
+    sub_model: str | None = None, sub_h5: str | None = None,
 ) -> list[str]:
     """One MS per time chunk with all bands (see ``prepare_blocks``)."""
     return [row[0] for row in prepare_blocks(residual, models, out_dir, prefix, centre_deg, freqstep, timestep, add_h5,
-                                             apply_h5, direction, log, threads, apply_direction)]
+                                             apply_h5, direction, log, threads, apply_direction,
+                                             sub_model=sub_model, sub_h5=sub_h5)]

@@ -1,27 +1,36 @@
-"""outlierpeel: peel a bright source outside the faceted area (Factor's OutlierPeel, factor.md §5.2).
+"""outlierpeel and facetpeel: peel a bright source against its sky model (Factor's OutlierPeel
+and FacetPeel, factor.md §5.2-5.3).
 
-Such a source (a 3C-class object in the station beam's flank) is not imaged or mosaicked, but
-its sidelobes, corrupted by errors of its own, wreck every facet unless it is removed with its
-own direction-dependent solutions before any facet self-calibration.  There is nothing to
-self-calibrate on: the source is known better than any image of it, so the solves are made
-against its peel sky model (in absolute flux, as Factor's bundled 3C models):
+A 3C-class source, outside the faceted area (outlierpeel) or as a facet's calibrator whose
+effective flux exceeds ``peel_flux_jy`` (facetpeel), is known better than any image of it,
+and its sidelobes, corrupted by errors of its own, wreck every facet unless it is removed with
+its own direction-dependent solutions before any facet self-calibration.  So the solves are
+made against its peel sky model (in absolute flux, as Factor's bundled 3C models):
   1. the residual data phase-shifted to the source, its DI model (of the calibrator box)
      added back, sorted per time chunk and TEC block, as for selfcal;
   2. fast (TEC+)phases against the peel model, applied; then slow complex gains
      (smoothness-constrained) on the phase-corrected data;
-  3. the slow amplitudes smoothed but *not* normalised: against a model in absolute flux they
-     carry the station beam's attenuation towards the source and the model's flux scale, which
-     the subtraction needs;
-  4. Factor's verification (the residual before and after replacing the DI model by the peel
-     model corrupted by the solutions); a failed peel stops the run (Factor: always).
-``facet_model.skymodel`` is the peel model (one patch, named after the direction), so facetsub
-replaces the DI model by it exactly as it does for a self-calibrated facet.  ``selfcal.json``
-records the solves, the verification and the flux the solutions give the source.
+  3. the slow amplitudes smoothed; *not* normalised for the peel model: against a model in
+     absolute flux they carry the station beam's attenuation towards the source and the
+     model's flux scale, which its subtraction needs;
+  4. facetpeel only: the rest of the facet is imaged (residual + DI facet model − the peel
+     model corrupted by the unnormalised solutions, corrected by the normalised ones) and its
+     clean components are the facet's model without the source (Factor's step 10).  The
+     solution file then holds two directions with the same phases: ``[<dir>]`` with
+     normalised amplitudes (for the rest of the facet and for imaging, like any facet) and
+     ``[<dir>_peel]`` with the unnormalised ones (for the source's model, patch ``<dir>_peel``);
+  5. Factor's verification (the residual before and after replacing the DI model by the new
+     model corrupted by the solutions), within 0.25 deg of the source; a failed peel stops
+     the run (Factor: always).
+``facet_model.skymodel`` is the peel model (and for facetpeel the rest of the facet), so
+facetsub and facet imaging treat it as any direction's model.  ``selfcal.json`` records the
+solves, the verification and the flux the solutions give the source.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,7 +41,7 @@ from .. import solution_plots as plots
 from ..h5parm import read_soltab
 from ..skymodel import read_skymodel, write_skymodel
 from .facetdata import prepare_blocks
-from .selfcal import calibrator_models, verify
+from .selfcal import calibrator_models, improved_facet_model, imaging_settings, verify
 from .workspace import work_folder
 
 
@@ -42,11 +51,17 @@ def run(p: dict, log: Path) -> None:
         _peel(p, log, out, work)
 
 
-def apparent_flux_jy(model_flux_jy: float, h5: str) -> float:
+def apparent_flux_jy(model_flux_jy: float, h5: str, patch: str) -> float:
     """The flux the solutions give the source: the model's times the product of two stations'
-    slow amplitudes (geometric mean over stations, squared), averaged over time."""
+    slow amplitudes (geometric mean over stations, squared) for the source's patch, averaged
+    over time."""
     amp = read_soltab(h5, "amplitude001")
-    logs = np.log(np.where(amp.weights > 0, amp.values, np.nan))
+    values, weights = amp.values, amp.weights
+    if "dir" in amp.axes:
+        k = list(amp.axes).index("dir")
+        j = list(amp.axes["dir"]).index(f"[{patch}]")
+        values, weights = np.take(values, [j], axis=k), np.take(weights, [j], axis=k)
+    logs = np.log(np.where(weights > 0, values, np.nan))
     t = list(amp.axes).index("time")
     per_time = np.exp(2.0 * np.nanmean(logs, axis=tuple(i for i in range(logs.ndim) if i != t)))
     return float(model_flux_jy * np.nanmean(per_time))
@@ -60,13 +75,16 @@ def _peel(p: dict, log: Path, out: Path, work: Path) -> None:
     state, cal_models = calibrator_models(p, work)
     cal_ms = prepare_blocks(p["residual"], cal_models, work, "cal", centre, p["freqstep"], 1, state["h5"], None,
                             name, log, threads, blocks=p["tec_blocks"])
-    # The peel model as this direction's patch, so facetsub's h5parmpredict finds its solutions.
-    comps = [replace(c, patch=name) for c in read_skymodel(p["peel_skymodel"])]
-    model = out / "facet_model.skymodel"
-    write_skymodel(model, comps, {name: centre})
+    facet_peel = p["operation"] == "facetpeel"
+    # The peel model as a patch named after the direction (``<dir>_peel`` beside the rest of
+    # the facet), so h5parmpredict finds its solutions.
+    patch = f"{name}_peel" if facet_peel else name
+    comps = [replace(c, patch=patch) for c in read_skymodel(p["peel_skymodel"])]
+    peel_model = work / "peel_model.skymodel"
+    write_skymodel(peel_model, comps, {patch: centre})
     for row in cal_ms:
         for ms in row:
-            cal.predict(ms, str(model), "MODEL_DATA", log=log, threads=threads)
+            cal.predict(ms, str(peel_model), "MODEL_DATA", log=log, threads=threads)
 
     solver = cal.SolverSettings(**p["solver"])
     slow_solver = replace(solver, maxiter=max(solver.maxiter, 150))
@@ -87,7 +105,15 @@ def _peel(p: dict, log: Path, out: Path, work: Path) -> None:
             slow_h5[-1].append(slow)
     solutions = out / "solutions.h5"
     cal.combine(fast_h5, slow_h5, str(solutions), name, d["ra_deg"], d["dec_deg"], spline=p["spline_smooth2d"],
-                normalise=False)
+                normalise=facet_peel, peel_direction=patch if facet_peel else None)
+    model = out / "facet_model.skymodel"
+    if facet_peel:
+        facet = d["facet"]
+        rest = improved_facet_model(p, state, imaging_settings(p, work), str(solutions), work, out, log, threads,
+                                    subtract=str(peel_model))
+        write_skymodel(model, rest + comps, {name: (facet["ra_deg"], facet["dec_deg"]), patch: centre})
+    else:
+        shutil.copyfile(peel_model, model)
 
     check = verify(p, state, str(model), str(solutions), name, work, out, log, threads)
     model_flux = float(sum(c.flux_at(p["ref_freq_hz"]) for c in comps))
@@ -95,10 +121,11 @@ def _peel(p: dict, log: Path, out: Path, work: Path) -> None:
         "direction": name, "operation": p["operation"], "ok": check.ok, "peel_skymodel": p["peel_skymodel"],
         "fast_mode": p["fast_mode"], "tec_blocks": p["tec_blocks"], "solint_fast": p["solint_fast"],
         "solint_slow": p["solint_slow"], "model_flux_jy": model_flux,
-        "apparent_flux_jy": apparent_flux_jy(model_flux, str(solutions)), "ref_freq_hz": p["ref_freq_hz"],
+        "apparent_flux_jy": apparent_flux_jy(model_flux, str(solutions), patch), "ref_freq_hz": p["ref_freq_hz"],
+        "peel_patch": patch, "n_facet_components": len(rest) if facet_peel else 0,
         "verification": check.as_dict(),
         "check": "verification (residual peak after the peel <= max_peak_jy and <= max_ratio x before)",
     }
     (out / "selfcal.json").write_text(json.dumps(summary, indent=1))
-    plots.selfcal_images([out / "verify_pre.fits", out / "verify_post.fits"])
+    plots.selfcal_images([out / "verify_pre.fits", out / "verify_post.fits"] + ([out / "facet_image.fits"] if facet_peel else []))
     plots.solutions(str(solutions), out / "solutions")

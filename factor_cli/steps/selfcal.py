@@ -109,12 +109,8 @@ def _selfcal(p: dict, log: Path, out: Path, work: Path) -> None:
             preaverage(ms, p["preaverage_bandwidth_hz"])
         fast_column = PREAVG_COLUMN
 
-    cell = p["cellsize_arcsec"]
-    size = cal_image_size(p["min_cal_imsize"], d["cal_size_deg"], cell)
-    img = ImagingSettings(size=size, scale_arcsec=cell, robust=p["robust"], min_uv_lambda=p["min_uv_lambda"],
-                          abs_mem_gb=wsclean_memory_gb(p), temp_dir=str(work), channels_out=p["channels_out"], auto_mask=4.0, auto_threshold=1.5,
-                          multiscale=p["multiscale"], multiscale_scales=_scales(p.get("multiscale_scales")),
-                          idg_mode=p.get("idg_mode"), baseline_averaging_wavelengths=p.get("bl_avg_wavelengths", 0.0))
+    img = imaging_settings(p, work)
+    size = img.size
     solver = cal.SolverSettings(**p["solver"])
     slow_solver = replace(solver, maxiter=max(solver.maxiter, 150))
     fast_tabs = ["tec000", "phase000"] if p["fast_mode"] == "tecandphase" else ["phase000"]
@@ -194,25 +190,8 @@ def _selfcal(p: dict, log: Path, out: Path, work: Path) -> None:
     cal.combine(fast_h5, slow_h5, str(solutions), name, d["ra_deg"], d["dec_deg"], spline=p["spline_smooth2d"],
                 preapply=pre["h5"] if pre else None)
 
-    # Improved model of the whole facet: residual + DI facet model, corrected, imaged in the facet.
-    facet = d["facet"]
-    fcentre = (facet["ra_deg"], facet["dec_deg"])
-    facet_ms = prepare(p["residual"], state["models"], work, "facet", fcentre, p["facet_freqstep"],
-                       p["facet_timestep"], state["h5"], str(solutions), name, log, threads)
-    fsize = optimum_size(facet["width_deg"] * 3600.0 / cell * p["padding"], minimum=256)
-    wcs = image_wcs(fcentre, fsize, cell)
-    mask = polygon_mask([tuple(v) for v in facet["vertices"]], wcs, (fsize, fsize))
-    mask_path = work / "facet_mask.fits"
-    write_mask(mask_path, mask, wcs)
-    img = replace(img, baseline_averaging_wavelengths=p.get("facet_bl_avg_wavelengths", 0.0))
-    products = wsclean(facet_ms, str(work / "facet"), replace(img, size=fsize, auto_mask=3.0),
-                       fits_mask=str(mask_path), log=log, threads=threads, update_model=False)
-    shutil.copyfile(products["image"], out / "facet_image.fits")
-    comps = clean_components(products["sources"], name)
-    known = [c for m in (*p["history"][0]["models"], *state["models"]) if m for c in read_skymodel(m)]
-    _subtract_into(facet_ms, comps, "DATA", "RESIDUAL_HIGH", work / "facet_high.skymodel", log, threads)
-    comps += _known_source_model(facet_ms, known, mask, wcs, img, fsize, work, name, log, threads)
-    comps += _medium_resolution_model(facet_ms, facet, img, fsize, work, name, log, threads)
+    comps = improved_facet_model(p, state, img, str(solutions), work, out, log, threads)
+    fcentre = (d["facet"]["ra_deg"], d["facet"]["dec_deg"])
     write_skymodel(out / "facet_model.skymodel", comps, {name: fcentre})
 
     check = verify(p, state, str(out / "facet_model.skymodel"), str(solutions), name, work, out, log, threads)
@@ -229,6 +208,53 @@ def _selfcal(p: dict, log: Path, out: Path, work: Path) -> None:
     (out / "selfcal.json").write_text(json.dumps(summary, indent=1))
     plots.selfcal_images(sorted(out.glob("selfcal_image_c*.fits")) + [out / "verify_pre.fits", out / "verify_post.fits"])
     plots.solutions(str(solutions), out / "solutions")
+
+
+def imaging_settings(p: dict, work: Path) -> ImagingSettings:
+    """The selfcal images' WSClean settings (the calibrator image's size)."""
+    cell = p["cellsize_arcsec"]
+    return ImagingSettings(size=cal_image_size(p["min_cal_imsize"], p["direction"]["cal_size_deg"], cell), scale_arcsec=cell,
+                           robust=p["robust"], min_uv_lambda=p["min_uv_lambda"], abs_mem_gb=wsclean_memory_gb(p),
+                           temp_dir=str(work), channels_out=p["channels_out"], auto_mask=4.0, auto_threshold=1.5,
+                           multiscale=p["multiscale"], multiscale_scales=_scales(p.get("multiscale_scales")),
+                           idg_mode=p.get("idg_mode"), baseline_averaging_wavelengths=p.get("bl_avg_wavelengths", 0.0))
+
+
+def improved_facet_model(p: dict, state: dict, img: ImagingSettings, solutions: str, work: Path, out: Path,
+                         log: Path, threads: int, subtract: str | None = None) -> list:
+    """Clean components of the whole facet: the residual with the facet's current model added
+    back (and ``subtract``, a peeled source's model corrupted by its solutions, taken out),
+    corrected by ``solutions``, imaged inside the facet polygon; ``facet_image.fits`` is kept."""
+    d = p["direction"]
+    name = d["name"]
+    cell = img.scale_arcsec
+    facet = d["facet"]
+    fcentre = (facet["ra_deg"], facet["dec_deg"])
+    facet_ms = prepare(p["residual"], state["models"], work, "facet", fcentre, p["facet_freqstep"],
+                       p["facet_timestep"], state["h5"], solutions, name, log, threads,
+                       sub_model=subtract, sub_h5=solutions if subtract else None)
+    fsize = optimum_size(facet["width_deg"] * 3600.0 / cell * p["padding"], minimum=256)
+    wcs = image_wcs(fcentre, fsize, cell)
+    mask = polygon_mask([tuple(v) for v in facet["vertices"]], wcs, (fsize, fsize))
+    mask_path = work / "facet_mask.fits"
+    write_mask(mask_path, mask, wcs)
+    img = replace(img, baseline_averaging_wavelengths=p.get("facet_bl_avg_wavelengths", 0.0))
+    products = wsclean(facet_ms, str(work / "facet"), replace(img, size=fsize, auto_mask=3.0),
+                       fits_mask=str(mask_path), log=log, threads=threads, update_model=False)
+    shutil.copyfile(products["image"], out / "facet_image.fits")
+    comps = clean_components(products["sources"], name)
+    known = [c for m in (*p["history"][0]["models"], *state["models"]) if m for c in read_skymodel(m)]
+    if subtract:  # the peeled source is not part of the rest of the facet
+        known = [c for c in known if not _near_any(c, read_skymodel(subtract), 2.0 * cell / 3600.0)]
+    _subtract_into(facet_ms, comps, "DATA", "RESIDUAL_HIGH", work / "facet_high.skymodel", log, threads)
+    comps += _known_source_model(facet_ms, known, mask, wcs, img, fsize, work, name, log, threads)
+    comps += _medium_resolution_model(facet_ms, facet, img, fsize, work, name, log, threads)
+    return comps
+
+
+def _near_any(comp, others: list, radius_deg: float) -> bool:
+    x, y = plane_coordinates((comp.ra_deg, comp.dec_deg), [o.ra_deg for o in others], [o.dec_deg for o in others])
+    return bool(np.any(np.hypot(x, y) <= radius_deg))
 
 
 def verify(p: dict, state: dict, new_model: str, solutions: str, name: str, work: Path, out: Path,

@@ -27,6 +27,7 @@ wildcard_constraints:
     band=_one_of(config["bands"]),
     imageop=_one_of(IMAGE_OPS),
     mosaicop=_one_of(MOSAIC_OPS),
+    peelop="outlierpeel|facetpeel",
 
 
 def step_params(kind, *keys):

@@ -21,21 +21,21 @@ rule facetselfcal:
         "exec factor-step selfcal {params.p:q} {log:q} {threads} {resources.wsclean_mem_mb} {resources.scratch:q}"
 
 
-rule outlierpeel:
+rule peel:
     input:
         residual=lambda wc: flat_residual(STEPS["selfcal"][wc.stage]["residual"]),
         history=lambda wc: history_files(STEPS["selfcal"][wc.stage]["history"]),
         peel_skymodel=lambda wc: STEPS["selfcal"][wc.stage]["peel_skymodel"],
     output:
-        **stage_outputs("results/outlierpeel/{stage}"),
+        **stage_outputs("results/{peelop}/{stage}"),
     params:
         p=step_params("selfcal", "stage"),
     conda:
         "../envs/factor.yaml"
     log:
-        "logs/outlierpeel/{stage}.log",
+        "logs/{peelop}/{stage}.log",
     benchmark:
-        "benchmarks/outlierpeel/{stage}.tsv"
+        "benchmarks/{peelop}/{stage}.tsv"
     threads: threads_of("facetselfcal")
     resources:
         **job_resources("facetselfcal"),
