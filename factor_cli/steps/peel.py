@@ -41,7 +41,7 @@ from .. import solution_plots as plots
 from ..h5parm import read_soltab
 from ..skymodel import read_skymodel, write_skymodel
 from .facetdata import prepare_blocks
-from .selfcal import calibrator_models, improved_facet_model, imaging_settings, verify
+from .selfcal import calibrator_models, fast_phases, improved_facet_model, imaging_settings, slow_gains, verify
 from .workspace import work_folder
 
 
@@ -86,23 +86,8 @@ def _peel(p: dict, log: Path, out: Path, work: Path) -> None:
         for ms in row:
             cal.predict(ms, str(peel_model), "MODEL_DATA", log=log, threads=threads)
 
-    solver = cal.SolverSettings(**p["solver"])
-    slow_solver = replace(solver, maxiter=max(solver.maxiter, 150))
-    fast_tabs = ["tec000", "phase000"] if p["fast_mode"] == "tecandphase" else ["phase000"]
-    fast_h5: list[list[str]] = []
-    slow_h5: list[list[str]] = []
-    for i, row in enumerate(cal_ms):
-        fast_h5.append([])
-        slow_h5.append([])
-        for b, ms in enumerate(row):
-            fast = str(work / f"fast_t{i}_b{b}.h5")
-            cal.solve(ms, fast, p["fast_mode"], p["solint_fast"], p["nchan_fast"], solver, "DATA", log=log, threads=threads)
-            cal.apply(ms, fast, fast_tabs, "DATA", "CORRECTED_PHASE", log=log, threads=threads)
-            slow = str(work / f"slow_t{i}_b{b}.h5")
-            cal.solve(ms, slow, "scalar", p["solint_slow"], p["nchan_slow"], slow_solver, "CORRECTED_PHASE",
-                      smoothness_hz=p["smoothness_hz"], log=log, threads=threads)
-            fast_h5[-1].append(fast)
-            slow_h5[-1].append(slow)
+    fast_h5 = fast_phases(cal_ms, p, "DATA", "CORRECTED_PHASE", work / "fast", log, threads)
+    slow_h5 = slow_gains(cal_ms, p, work / "slow", log, threads, apply=False)
     solutions = out / "solutions.h5"
     cal.combine(fast_h5, slow_h5, str(solutions), name, d["ra_deg"], d["dec_deg"], spline=p["spline_smooth2d"],
                 normalise=facet_peel, peel_direction=patch if facet_peel else None)

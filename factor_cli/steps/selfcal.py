@@ -111,9 +111,6 @@ def _selfcal(p: dict, log: Path, out: Path, work: Path) -> None:
 
     img = imaging_settings(p, work)
     size = img.size
-    solver = cal.SolverSettings(**p["solver"])
-    slow_solver = replace(solver, maxiter=max(solver.maxiter, 150))
-    fast_tabs = ["tec000", "phase000"] if p["fast_mode"] == "tecandphase" else ["phase000"]
     cycles: list[dict] = []
 
     def image(cycle: int, column: str, auto_mask: float, taper_arcsec: float = 0.0) -> ImageStats:
@@ -126,28 +123,10 @@ def _selfcal(p: dict, log: Path, out: Path, work: Path) -> None:
         return stats
 
     def solve_fast(cycle: int, column_out: str) -> list[list[str]]:
-        files = []
-        for i, row in enumerate(cal_ms):
-            files.append([])
-            for b, ms in enumerate(row):
-                h5 = str(work / f"fast_c{cycle}_t{i}_b{b}.h5")
-                cal.solve(ms, h5, p["fast_mode"], p["solint_fast"], p["nchan_fast"], solver, fast_column, log=log, threads=threads)
-                cal.apply(ms, h5, fast_tabs, "DATA", column_out, log=log, threads=threads)
-                files[-1].append(h5)
-        return files
+        return fast_phases(cal_ms, p, fast_column, column_out, work / f"fast_c{cycle}", log, threads)
 
     def solve_slow(cycle: int) -> list[list[str]]:
-        files = []
-        for i, row in enumerate(cal_ms):
-            files.append([])
-            for b, ms in enumerate(row):
-                h5 = str(work / f"slow_c{cycle}_t{i}_b{b}.h5")
-                cal.solve(ms, h5, "scalar", p["solint_slow"], p["nchan_slow"], slow_solver, "CORRECTED_PHASE",
-                          smoothness_hz=p["smoothness_hz"], log=log, threads=threads)
-                cal.add_smoothed_amplitudes(h5, p["spline_smooth2d"])
-                cal.apply(ms, h5, ["amplitude001", "phase000"], "CORRECTED_PHASE", "CORRECTED_DATA", log=log, threads=threads)
-                files[-1].append(h5)
-        return files
+        return slow_gains(cal_ms, p, work / f"slow_c{cycle}", log, threads, apply=True)
 
     # multires_selfcal: the first images tapered to 20" and 10" so the first phase solves see
     # only the compact, bright structure; then a phase-only loop at full resolution.
@@ -208,6 +187,43 @@ def _selfcal(p: dict, log: Path, out: Path, work: Path) -> None:
     (out / "selfcal.json").write_text(json.dumps(summary, indent=1))
     plots.selfcal_images(sorted(out.glob("selfcal_image_c*.fits")) + [out / "verify_pre.fits", out / "verify_post.fits"])
     plots.solutions(str(solutions), out / "solutions")
+
+
+def fast_phases(cal_ms: list[list[str]], p: dict, data_column: str, out_column: str, prefix: Path,
+                log: Path, threads: int) -> list[list[str]]:
+    """Fast (TEC+)phases of every time chunk and TEC block against MODEL_DATA
+    (``<prefix>_t<i>_b<b>.h5``), applied to DATA into ``out_column``."""
+    solver = cal.SolverSettings(**p["solver"])
+    tabs = ["tec000", "phase000"] if p["fast_mode"] == "tecandphase" else ["phase000"]
+    files = []
+    for i, row in enumerate(cal_ms):
+        files.append([])
+        for b, ms in enumerate(row):
+            h5 = f"{prefix}_t{i}_b{b}.h5"
+            cal.solve(ms, h5, p["fast_mode"], p["solint_fast"], p["nchan_fast"], solver, data_column, log=log, threads=threads)
+            cal.apply(ms, h5, tabs, "DATA", out_column, log=log, threads=threads)
+            files[-1].append(h5)
+    return files
+
+
+def slow_gains(cal_ms: list[list[str]], p: dict, prefix: Path, log: Path, threads: int, apply: bool) -> list[list[str]]:
+    """Slow complex gains (smoothness-constrained) of the phase-corrected data
+    (CORRECTED_PHASE); with ``apply``, their smoothed, normalised amplitudes and phases are
+    applied into CORRECTED_DATA (the selfcal loop images that)."""
+    solver = cal.SolverSettings(**p["solver"])
+    solver = replace(solver, maxiter=max(solver.maxiter, 150))
+    files = []
+    for i, row in enumerate(cal_ms):
+        files.append([])
+        for b, ms in enumerate(row):
+            h5 = f"{prefix}_t{i}_b{b}.h5"
+            cal.solve(ms, h5, "scalar", p["solint_slow"], p["nchan_slow"], solver, "CORRECTED_PHASE",
+                      smoothness_hz=p["smoothness_hz"], log=log, threads=threads)
+            if apply:
+                cal.add_smoothed_amplitudes(h5, p["spline_smooth2d"])
+                cal.apply(ms, h5, ["amplitude001", "phase000"], "CORRECTED_PHASE", "CORRECTED_DATA", log=log, threads=threads)
+            files[-1].append(h5)
+    return files
 
 
 def imaging_settings(p: dict, work: Path) -> ImagingSettings:
