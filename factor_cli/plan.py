@@ -120,7 +120,7 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
     directions = calibrators + own_target  # the target's own facet is always processed, never selfcal'd
     names = [d.name for d in directions]
     cal_names = [d.name for d in calibrators]
-    # Outliers (outlier_source) are peeled before any facet selfcal and never self-calibrated.
+    # Outliers (outlier_source) are peeled before the facet selfcal of each pass and never self-calibrated.
     outliers = [d.name for d in calibrators if d.outlier_source]
     inside = [n for n in outliers if not facets[n].is_patch]
     if inside:
@@ -148,8 +148,8 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
     fluxes = {d.name: _cal_flux(d, ref_model, centre, ref.freq_hz) for d in directions}
     peel_models = {d.name: d.peel_skymodel for d in directions if d.peel_skymodel}
     # facetpeel (Factor's FacetPeel): a calibrator brighter than peel_flux_jy with a peel model is
-    # peeled against it, once, after the outliers and before any selfcal group, instead of
-    # being self-calibrated.
+    # peeled against it after the outliers and before any selfcal group (of every pass),
+    # instead of being self-calibrated.
     facet_peels = [n for n in selfcal_names if fluxes[n] > cal["peel_flux_jy"] and n in peel_models]
     peeled = outliers + facet_peels
     groups = make_groups([n for n in selfcal_names if n not in facet_peels], positions, fluxes,
@@ -241,23 +241,24 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
     def stage_dir(name: str, p: int) -> str:
         return f"results/{operation(name)}/{stage_id(name, p)}"
 
-    def last_pass(name: str) -> int:
-        return 1 if name in peeled else passes  # a source is peeled once
-
     def history(name: str, upto: int) -> list[dict]:
         """DI facet model, then each selfcal pass (or the peel) before ``upto`` (see steps/state.py)."""
         entries = [{"models": band_models("facet", name), "h5": None, "selfcal_json": None}]
-        for q in range(1, min(upto, last_pass(name) + 1)):
+        for q in range(1, upto):
             out = stage_dir(name, q)
             entries.append({"models": [f"{out}/facet_model.skymodel" if b else None for b in grid],
                             "h5": f"{out}/solutions.h5", "selfcal_json": f"{out}/selfcal.json"})
         return entries
 
-    # The processing sequence: the outliers and then the peeled facet calibrators one by one
-    # (peeled once), then every selfcal group of pass 1, then again for each further pass,
-    # each starting from the residual the previous one left.
-    sequence = [(n, n, 1, -1 - i) for i, n in enumerate(peeled)]
-    sequence += [(stage_id(n, p), n, p, k) for p in range(1, passes + 1) for k, grp in enumerate(groups) for n in grp]
+    # The processing sequence of each pass: the outliers and then the peeled facet calibrators
+    # one by one, then every selfcal group; each stage starts from the residual the previous
+    # one left.  A further pass (selfcal_passes, beyond Factor) peels again too: the peeled
+    # sources are the brightest, and their first solves were made with every other direction
+    # still uncalibrated in the data (measured on bright: see README "Peeling").
+    sequence: list[tuple[str, str, int, int]] = []
+    for p in range(1, passes + 1):
+        sequence += [(stage_id(n, p), n, p, -1 - i) for i, n in enumerate(peeled)]
+        sequence += [(stage_id(n, p), n, p, k) for k, grp in enumerate(groups) for n in grp]
     group_start: dict[tuple[int, int], str | None] = {}
     previous: str | None = None
     for sid, n, p, k in sequence:
@@ -345,8 +346,8 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
                   for s in sets}
         calibration = {
             "direction": e, "residual": residual(final),
-            "own": history(name, last_pass(name) + 1) if name in selfcal_names else history(name, 1),
-            "candidates": [{"name": n, "history": history(n, last_pass(n) + 1)} for n in nearest(name, selfcal_names, positions)],
+            "own": history(name, passes + 1) if name in selfcal_names else history(name, 1),
+            "candidates": [{"name": n, "history": history(n, passes + 1)} for n in nearest(name, selfcal_names, positions)],
             "skip_selfcal_check": cal["skip_selfcal_check"],
         }
         base = (min(f for f, _ in wanted.values()), min(t for _, t in wanted.values()))
@@ -390,7 +391,7 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
         "image_sets": [{**s, "mosaic_dir": steps["mosaic"][s["mosaic_op"]]["out_dir"],
                         "facet_images": {n: steps["facetimage"][s["image_op"]][n]["out_image"] for n in imaged}}
                        for s in sets],
-        "solutions": {n: f"{stage_dir(n, last_pass(n))}/solutions.h5" for n in outliers + selfcal_names},
+        "solutions": {n: f"{stage_dir(n, passes)}/solutions.h5" for n in outliers + selfcal_names},
         "residual_ms": [m for row in residual(final) for m in row if m],
         "directions": {n: {"ra_deg": by_name[n]["ra_deg"], "dec_deg": by_name[n]["dec_deg"],
                            "polygon": by_name[n]["facet"]["vertices"], "is_patch": by_name[n]["facet"]["is_patch"]}

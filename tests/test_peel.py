@@ -89,22 +89,27 @@ def test_peels_come_first_and_peel_flux_decides_facetpeel(bright_obs, tmp_path):
 
 
 def test_facetpeel_plan(bright_obs, tmp_path):
-    """The peeled facet: peeled once (no second pass), verified near the source, a failed peel
-    stops the run, and its imaging and stand-in solutions use the peel's stage."""
+    """The peeled facet: peeled at the start of each selfcal pass (bright: 2), verified near the
+    source, a failed peel stops the run, and its imaging and stand-in solutions use the last
+    peel."""
     from factor_cli.runfactor import prepare
 
     work = tmp_path / "obs"
     shutil.copytree(bright_obs, work, ignore=shutil.ignore_patterns("truth", "work*"))
     plan = prepare(str(work / "factor.parset"))[1]
-    assert plan["facet_peels"] == ["bright00"] and plan["order"][:2] == ["outlier00", "bright00"]
-    assert "bright00.p2" not in plan["order"] and "dir00.p2" in plan["order"]
+    assert plan["facet_peels"] == ["bright00"] and plan["passes"] == 2
+    second = plan["order"].index("outlier00.p2")
+    assert plan["order"][:2] == ["outlier00", "bright00"] and plan["order"][second:second + 3] == [
+        "outlier00.p2", "bright00.p2", "dir00.p2"]
+    assert plan["steps"]["selfcal"]["outlier00.p2"]["residual"][0][0].startswith("results/facetsub/dir03/")
     assert all("bright00" not in g for g in plan["groups"])
     step = plan["steps"]["selfcal"]["bright00"]
     assert step["operation"] == "facetpeel" and step["out_dir"] == "results/facetpeel/bright00" and step["verify"]["local"]
     assert all(s["peel"] and s["exit_on_selfcal_failure"] for s in plan["steps"]["subtract"]["bright00"].values())
     own = plan["steps"]["facetimage"]["facetimage"]["bright00"]["own"]
-    assert [h["h5"] for h in own] == [None, "results/facetpeel/bright00/solutions.h5"]
-    assert plan["steps"]["products"]["solutions"]["bright00"] == "results/facetpeel/bright00/solutions.h5"
+    assert [h["h5"] for h in own] == [None, "results/facetpeel/bright00/solutions.h5",
+                                      "results/facetpeel/bright00.p2/solutions.h5"]
+    assert plan["steps"]["products"]["solutions"]["bright00"] == "results/facetpeel/bright00.p2/solutions.h5"
 
 
 def test_outlier_without_model_or_inside_the_field_is_an_error(bright_obs, tmp_path):
