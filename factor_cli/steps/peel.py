@@ -4,8 +4,10 @@ and FacetPeel, factor.md §5.2-5.3).
 A 3C-class source, outside the faceted area (outlierpeel) or as a facet's calibrator whose
 effective flux exceeds ``peel_flux_jy`` (facetpeel), is known better than any image of it,
 and its sidelobes, corrupted by errors of its own, wreck every facet unless it is removed with
-its own direction-dependent solutions before any facet self-calibration.  So the solves are
-made against its peel sky model (in absolute flux, as Factor's bundled 3C models):
+its own direction-dependent solutions before any facet self-calibration (and again at the
+start of every further selfcal pass, from the cleaner residual the previous pass left).  So
+the solves are made against its peel sky model (in absolute flux, as Factor's bundled 3C
+models):
   1. the residual data phase-shifted to the source, its DI model (of the calibrator box)
      added back, sorted per time chunk and TEC block, as for selfcal;
   2. fast (TEC+)phases against the peel model, applied; then slow complex gains
