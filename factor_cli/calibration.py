@@ -30,9 +30,9 @@ from .skymodel import read_skymodel
 
 @dataclass(frozen=True)
 class SolverSettings:
-    maxiter: int = 75
+    maxiter: int = 50
     tolerance: float = 1e-8
-    stepsize: float = 0.02
+    stepsize: float = 0.2
     propagatesolutions: bool = True
     uvlambdamin: float = 80.0
     approximatetec: bool = True
