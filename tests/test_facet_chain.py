@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import yaml
 
+from factor_cli import verification
 from factor_cli.engines import run_wsclean
 from factor_cli.facets import separation_deg
 from factor_cli.imaging import image_rms
@@ -98,19 +99,21 @@ def test_every_rule_wrote_log_and_benchmark(run):
     assert len(logs) >= len(benchmarks) - 1
 
 
-def test_mosaic_beats_di_only_image_by_four(run, tiny_obs):
+def test_mosaic_beats_di_only_image(run, tiny_obs):
+    """Measured 4.98x (seed 7, DDECal 50 steps of 0.2); 4.04x with Factor's 75 steps of 0.02."""
     sky = str(tiny_obs / "truth" / "sky.txt")
     dd = source_free_rms(run["products"]["mosaic_pbcut"], sky)
     di = source_free_rms(str(run["ref"] / "di-image.fits"), sky, within=run["products"]["mosaic_pbcut"])
-    assert dd <= 0.25 * di, (dd, di)
+    assert dd <= di / 4.4, (dd, di)
 
 
 def test_mosaic_noise_near_thermal(run, tiny_obs):
-    """Measured 2.7x (seed 7, TEC+phase, amplitude loop); 2.9x before them, 3.2x without the
+    """Measured 2.34x (seed 7, TEC+phase, amplitude loop, DDECal 50 steps of 0.2); 2.73x with
+    Factor's 75 steps of 0.02, 2.9x before TEC+phase and the loop, 3.2x without the
     medium-resolution model: the bound catches a regression of the selfcal strategy."""
     dd = source_free_rms(run["products"]["mosaic_pbcut"], str(tiny_obs / "truth" / "sky.txt"))
     thermal = image_rms(str(run["ref"] / "noise-image.fits"))
-    assert dd <= 3.2 * thermal, (dd, thermal)
+    assert dd <= 2.7 * thermal, (dd, thermal)
 
 
 def test_calibrator_fluxes_and_positions(run, tiny_truth):
@@ -140,16 +143,16 @@ def test_recovered_phases_match_truth(run, tiny_obs, tiny_truth):
         d = cal["direction"]
         err = phase_errors(run["products"]["solutions"][chosen_for(run["products"], cal)],
                            str(tiny_obs / "truth" / "gains.h5"), d)
-        assert np.sqrt(np.mean(err[..., 1:] ** 2)) < 0.2, d
+        assert np.sqrt(np.mean(err[..., 1:] ** 2)) < 0.15, d  # measured 0.041-0.095 rad
 
 
 def test_recovered_slow_amplitudes_match_truth(run, tiny_obs, tiny_truth):
     """The true station gains differ by ~10 % (and drift by 5 %); the smoothed, normalised slow
-    amplitudes recover them to a few per cent (measured 2-4 %)."""
+    amplitudes recover them to a few per cent (measured 1.4-3.5 %)."""
     for cal in tiny_truth["calibrators"]:
         err = amplitude_errors(run["products"]["solutions"][chosen_for(run["products"], cal)],
                                str(tiny_obs / "truth" / "gains.h5"), cal["direction"])
-        assert np.sqrt(np.mean(err ** 2)) < 0.06, cal["direction"]
+        assert np.sqrt(np.mean(err ** 2)) < 0.05, cal["direction"]
 
 
 def test_selfcal_products_and_checks(run):
@@ -157,18 +160,22 @@ def test_selfcal_products_and_checks(run):
     verification recorded, and the PNGs a user inspects."""
     from factor_cli.h5parm import read_soltab
 
-    # The verification images cover the field, so their peak is the largest residual anywhere.
-    # Pass 1 replaces a DI model by a self-calibrated one: that peak must drop.  A later pass
-    # replaces an already good model and the peak is often another direction's, a few sigma
-    # above the noise: it must not rise by more than the image noise (seen: +0.8 %, 0.07 sigma).
+    # Replacing a direction's model by the self-calibrated one must lower the residual near the
+    # direction (peak within 0.25 deg) and must not raise the field's robust rms, in every pass
+    # (seed 7: local peaks fall 38-81 %, field rms 7-22 %).  Pass 1 replaces a DI model, so the
+    # field peak (Factor's statistic) must drop too; in a later pass the field peak is usually
+    # another direction's leftover, a few sigma above the noise, and moves by chance (seen:
+    # +1.8 sigma 11' from the next direction while the field rms fell 17 %).
     plan = yaml.safe_load((run["work"] / "config.yaml").read_text())
     for stage, step in plan["steps"]["selfcal"].items():
         out = run["work"] / step["out_dir"]
-        v = json.loads((out / "selfcal.json").read_text())["verification"]
+        pre, post = str(out / "verify_pre.fits"), str(out / "verify_post.fits")
+        centre = (step["direction"]["ra_deg"], step["direction"]["dec_deg"])
+        assert verification.peak(post, centre) < verification.peak(pre, centre), stage
+        assert image_rms(post) <= image_rms(pre), stage
         if step["pass"] == 1:
+            v = json.loads((out / "selfcal.json").read_text())["verification"]
             assert v["peak_post_jy"] < v["peak_pre_jy"], stage
-        else:
-            assert v["peak_post_jy"] < v["peak_pre_jy"] + image_rms(str(out / "verify_post.fits")), stage
     for name, h5 in run["products"]["solutions"].items():
         out = Path(h5).parent
         summary = json.loads((out / "selfcal.json").read_text())
@@ -197,7 +204,7 @@ def test_second_image_set_reaches_the_same_quality_at_its_resolution(run, tiny_o
     """The tapered set, imaged from the shared calibrated facet data: its own mosaic and pbcor
     image at its cell size, a wider restoring beam, calibrator fluxes within 5 % and positions
     within 0.2 beam, noise against the noise imaged with its settings.  Measured (seed 7):
-    3.26x thermal (the first set: 2.73x; the residual excess is largest on short baselines,
+    2.91x thermal (the first set: 2.34x; the residual excess is largest on short baselines,
     which the taper weights up), fluxes 0.97-1.01, offsets < 0.6"."""
     from astropy.io import fits
 
@@ -211,7 +218,7 @@ def test_second_image_set_reaches_the_same_quality_at_its_resolution(run, tiny_o
     assert abs(header["CDELT2"]) * 3600.0 == pytest.approx(12.0)
     dd = source_free_rms(second["mosaic_pbcut"], str(tiny_obs / "truth" / "sky.txt"))
     thermal = image_rms(str(run["ref"] / "noise2-image.fits"))
-    assert dd <= 3.6 * thermal, (dd, thermal)
+    assert dd <= 3.3 * thermal, (dd, thermal)
     for cal in tiny_truth["calibrators"]:
         flux, offset = fitted_flux(second["mosaic_pbcor"], cal["ra_deg"], cal["dec_deg"])
         true_flux = cal["flux_jy"] * (tiny_truth["bands"][0]["ref_freq_hz"] / cal["ref_freq_hz"]) ** cal["spectral_index"][0]

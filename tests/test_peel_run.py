@@ -42,25 +42,26 @@ def test_only_the_peels_ran_before_the_stop(peeled):
 def test_peel_solutions_give_the_true_apparent_flux(peeled, name):
     """The peel model's slow amplitudes are not normalised: against the intrinsic model they
     carry the beam's attenuation (outlier: 300 Jy -> 26 Jy; bright00: 60 -> 48 Jy).
-    Measured (seed 3): 1.002 and 1.000 of the truth."""
+    Measured (seed 3): 1.007 and 0.997 of the truth."""
     truth = peeled["sources"][name]["apparent_flux_jy"][0]
     assert peeled["summary"][name]["apparent_flux_jy"] == pytest.approx(truth, rel=0.05)
 
 
-@pytest.mark.parametrize("name, bound", [("outlier00", 0.3), ("bright00", 0.15)])
+@pytest.mark.parametrize("name, bound", [("outlier00", 0.18), ("bright00", 0.06)])
 def test_peel_phases_match_the_truth(peeled, name, bound):
     """Measured (seed 3): the outlier's own TEC wander (0.05 TECU rms, ~3 rad) recovered to
-    0.19 rad rms (26 Jy in the beam's flank); bright00 (screen errors) to 0.054 rad."""
+    0.120 rad rms (26 Jy in the beam's flank); bright00 (screen errors) to 0.026 rad.  With
+    Factor's DDECal settings (75 steps of 0.02) 0.19 and 0.054 rad: the solver did not follow."""
     err = phase_errors(str(peeled["work"] / "results" / peeled["ops"][name] / name / "solutions.h5"),
                        str(peeled["obs"] / "truth" / "gains.h5"), name)
     assert np.sqrt(np.mean(err[..., 1:] ** 2)) < bound
 
 
-@pytest.mark.parametrize("name, drop", [("outlier00", 16), ("bright00", 10)])
+@pytest.mark.parametrize("name, drop", [("outlier00", 20), ("bright00", 15)])
 def test_peel_removes_the_source_from_the_data(peeled, name, drop, tmp_path):
     """Dirty images around the source, before (the chunks) and after the peel's subtraction:
-    measured peaks (seed 3) 15.9 -> 0.45 Jy/beam at the outlier (what is left is mostly the
-    48-Jy source's sidelobes, not peeled yet then) and 2.70 -> 0.15 at bright00 (the other
+    measured peaks (seed 3) 15.9 -> 0.51 Jy/beam at the outlier (what is left is mostly the
+    48-Jy source's sidelobes, not peeled yet then) and 2.70 -> 0.12 at bright00 (the other
     facets' sources are not calibrated yet)."""
     s, work = peeled["sources"][name], peeled["work"]
     _, before = residual_near(sorted(str(p) for p in (work / "chunks").glob("*/*.ms")), s["ra_deg"], s["dec_deg"], tmp_path / "b")
