@@ -10,7 +10,7 @@ mosaic rms (source-free) / rms of the noise imaged with the facet settings; DI-o
 rms; calibrator flux ratios (pbcor / truth) and position offsets; phase errors vs truth.
 With peeled sources (preset bright): per source, the flux its solutions give it (apparent) and,
 inside the field, the pbcor mosaic's integrated flux within 1.5' (intrinsic), against the truth;
-its phase errors; and the rms of a dirty image of the final residual around it against the
+its phase and slow-amplitude errors; and the rms of a dirty image of the final residual around it against the
 noise imaged the same way.
 """
 
@@ -149,7 +149,8 @@ def main() -> int:
               f"{summary['amplitude_loop']['iterations']} | {v['peak_pre_jy']:.3f}→{v['peak_post_jy']:.3f} |")
     if truth.get("peeled"):
         print("\n| peeled source | as | flux from its solutions / truth | pbcor mosaic integrated flux / truth "
-              "| phase error rms (rad) | residual rms near it / thermal near it |\n|---|---|---|---|---|---|")
+              "| phase error rms (rad) | slow amplitude error rms | residual rms near it / thermal near it |"
+              "\n|---|---|---|---|---|---|---|")
         freq = float(np.mean([b["ref_freq_hz"] for b in truth["bands"]]))
         for src in truth["peeled"]:
             name = src["name"]
@@ -162,10 +163,11 @@ def main() -> int:
                 true = src["flux_jy"] * (freq / src["ref_freq_hz"]) ** src["spectral_index"][0]
                 by_image = f"{integrated_flux(products['mosaic_pbcor'], src['ra_deg'], src['dec_deg'], 90.0) / true:.3f}"
             err = phase_errors(h5, str(run / "truth" / "gains.h5"), name)
+            amp = amplitude_errors(h5, str(run / "truth" / "gains.h5"), name)
             near, _ = residual_near(products["residual_ms"], src["ra_deg"], src["dec_deg"], str(ref / f"near_{name}"))
             noise, _ = residual_near(noise_ms, src["ra_deg"], src["dec_deg"], str(ref / f"noise_{name}"))
             print(f"| {name} | {summary.get('operation', 'facetselfcal')} | {by_solutions} | {by_image} | "
-                  f"{np.sqrt(np.mean(err[..., 1:] ** 2)):.3f} | {near / noise:.2f} |")
+                  f"{np.sqrt(np.mean(err[..., 1:] ** 2)):.3f} | {np.sqrt(np.mean(amp ** 2)):.3f} | {near / noise:.2f} |")
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     return 0
