@@ -1,0 +1,86 @@
+"""The fast-phase solver's own floor, per simulated direction: the direction's sources alone in
+the noise, solved against their true model, so nothing but the noise and the solver limits the
+phases.  A pipeline phase error far above this floor is set by the rest of the data (other
+sources' residuals, the model); one at the floor, by the solve itself.
+
+    python bench/solver_floor.py [--preset bright] [--seed 3]
+
+Uses the bench's simulation (bench/runs/<preset>-<seed>/, simulated if missing).  Per direction
+(calibrators and peeled sources): the noise-only MS plus the direction's true apparent sources
+corrupted by its true gains (DP3 h5parmpredict), phase-shifted to the source, MODEL_DATA = the
+same sources uncorrupted; DDECal fast solves (solution interval 1, a phase per channel where
+the mode has one) with the pipeline's default solver settings; rms and median phase error
+against the truth (quality.phase_errors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from factor_cli import calibration as cal
+from factor_cli.engines import run_dp3
+from factor_cli.quality import phase_errors
+from factor_cli.skymodel import read_skymodel, write_skymodel
+
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+# (label, DDECal mode, smoothness constraint in Hz)
+MODES = [("tecandphase", "tecandphase", 0.0), ("scalarphase", "scalarphase", 0.0),
+         ("scalarphase, smoothness 3 MHz", "scalarphase", 3e6), ("scalarphase, smoothness 6 MHz", "scalarphase", 6e6)]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", default="bright")
+    ap.add_argument("--seed", type=int, default=3)
+    args = ap.parse_args()
+    run = HERE / "runs" / f"{args.preset}-{args.seed}"
+    if not (run / "truth" / "truth.json").is_file():
+        subprocess.run([str(BIN / "factor-simulate"), str(run), "--preset", args.preset, "--seed", str(args.seed), "--overwrite"], check=True)
+    truth = json.loads((run / "truth" / "truth.json").read_text())
+    if len(truth["bands"]) != 1:
+        raise SystemExit("solver_floor: one band only (tiny, bright)")
+    gains = str(run / "truth" / "gains.h5")
+    apparent = read_skymodel(run / truth["bands"][0]["apparent_skymodel"])
+    positions = {c["direction"]: (c["ra_deg"], c["dec_deg"]) for c in truth["calibrators"]}
+    positions.update({p["name"]: (p["ra_deg"], p["dec_deg"]) for p in truth.get("peeled", [])})
+    solver = cal.SolverSettings()
+
+    print(f"\n## fast-phase solver floor: preset {args.preset}, seed {args.seed} (the direction alone in the noise)\n")
+    print("| direction | " + " | ".join(label for label, *_ in MODES) + " |")
+    print("|---|" + "---|" * len(MODES))
+    with tempfile.TemporaryDirectory(prefix="solver-floor-") as tmp:
+        work = Path(tmp)
+        for name, (ra, dec) in positions.items():
+            model = work / f"{name}.skymodel"
+            write_skymodel(model, [c for c in apparent if c.patch == name])
+            ms, shifted = work / f"{name}.ms", str(work / f"{name}_shifted.ms")
+            shutil.copytree(run / truth["noise_ms"][truth["bands"][0]["ms"]], ms)
+            run_dp3({"msin": str(ms), "msin.datacolumn": "DATA", "msout": ".", "msout.datacolumn": "DATA", "steps": ["sky"],
+                     "sky.type": "h5parmpredict", "sky.sourcedb": str(model), "sky.operation": "add",
+                     "sky.directions": [f"[{name}]"],
+                     **cal.applycal_settings("sky.applycal.", gains, ["phase000", "amplitude000"])}, threads=2)
+            run_dp3({"msin": str(ms), "msin.datacolumn": "DATA", "msout": shifted, "steps": ["shift"],
+                     "shift.type": "phaseshift", "shift.phasecenter": [f"{ra}deg", f"{dec}deg"]}, threads=2)
+            cal.predict(shifted, str(model), "MODEL_DATA", threads=2)
+            cells = []
+            for label, mode, smoothness in MODES:
+                h5 = str(work / f"{name}_{len(cells)}.h5")
+                cal.solve(shifted, h5, mode, 1, 1, solver, "DATA", smoothness_hz=smoothness, threads=2)
+                err = phase_errors(h5, gains, name)[..., 1:]
+                cells.append(f"{np.sqrt(np.mean(err ** 2)):.3f} / {np.median(np.abs(err)):.3f}")
+            print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+    print("\n(rms / median phase error in rad, stations against the first, truth averaged per interval)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
