@@ -127,7 +127,7 @@ def phase_errors(solutions_h5: str, truth_h5: str, direction: str) -> np.ndarray
     at that truth frequency, not at its block's centre: between 146 and 145 MHz, 0.05 TECU
     alone changes the phase by 0.02 rad, which would count as an error.
     """
-    from .calibration import has_soltab
+    from .calibration import TEC_TO_PHASE, has_soltab
 
     fast = read_soltab(solutions_h5, "phase000")
     truth = read_soltab(truth_h5, "phase000")
@@ -140,7 +140,7 @@ def phase_errors(solutions_h5: str, truth_h5: str, direction: str) -> np.ndarray
     if has_soltab(solutions_h5, "tec000"):
         tec = read_soltab(solutions_h5, "tec000")
         jt = np.argmin(np.abs(tec.axes["freq"][None, :] - f_fast[:, None]), axis=1)
-        fast_values = fast_values + (-8.44797245e9 * _ordered(tec)[:, jt] / truth.axes["freq"][tf][None, :, None])
+        fast_values = fast_values + (TEC_TO_PHASE * _ordered(tec)[:, jt] / truth.axes["freq"][tf][None, :, None])
     true = np.exp(1j * truth.values[:, tf][:, :, idx, tdir])  # (truth time, fast freq, ant)
     edges = np.concatenate([[-np.inf], (t_fast[1:] + t_fast[:-1]) / 2, [np.inf]])
     which = np.searchsorted(edges, truth.axes["time"]) - 1

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from factor_cli.calibration import TEC_TO_PHASE
 from factor_cli.h5parm import SolutionTable, write_h5parm
 from factor_cli.quality import phase_errors
-
-TEC_CONSTANT = -8.44797245e9
 
 
 def test_phase_errors_of_a_fast_solve_alone_and_of_a_combined_file(tmp_path):
@@ -19,7 +18,7 @@ def test_phase_errors_of_a_fast_solve_alone_and_of_a_combined_file(tmp_path):
     times = np.arange(6) * 40.0
     freqs = np.array([143e6, 145e6, 147e6, 149e6])
     tec = rng.normal(0, 0.05, (6, 3))
-    truth_phase = TEC_CONSTANT * tec[:, None, :, None] / freqs[None, :, None, None]
+    truth_phase = TEC_TO_PHASE * tec[:, None, :, None] / freqs[None, :, None, None]
     truth = tmp_path / "truth.h5"
     write_h5parm(truth, [SolutionTable("phase000", "phase", {"time": times, "freq": freqs, "ant": ants, "dir": np.array(["[d]"])},
                                        truth_phase)], {a: np.zeros(3) for a in ants}, {"d": (185.0, 52.0)})
