@@ -15,7 +15,6 @@ against the truth (quality.phase_errors).
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import subprocess
@@ -30,7 +29,8 @@ from factor_cli.engines import run_dp3
 from factor_cli.quality import phase_errors
 from factor_cli.skymodel import read_skymodel, write_skymodel
 
-HERE = Path(__file__).resolve().parent
+from bench_runs import preset_run  # bench/, the script's own folder
+
 BIN = Path(sys.executable).parent
 # (label, DDECal mode, smoothness constraint in Hz)
 MODES = [("tecandphase", "tecandphase", 0.0), ("scalarphase", "scalarphase", 0.0),
@@ -38,11 +38,7 @@ MODES = [("tecandphase", "tecandphase", 0.0), ("scalarphase", "scalarphase", 0.0
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--preset", default="bright")
-    ap.add_argument("--seed", type=int, default=3)
-    args = ap.parse_args()
-    run = HERE / "runs" / f"{args.preset}-{args.seed}"
+    args, run = preset_run(__doc__, "bright", 3)
     if not (run / "truth" / "truth.json").is_file():
         subprocess.run([str(BIN / "factor-simulate"), str(run), "--preset", args.preset, "--seed", str(args.seed), "--overwrite"], check=True)
     truth = json.loads((run / "truth" / "truth.json").read_text())

@@ -1,0 +1,131 @@
+"""How much do the peeled sources' leftovers spoil a calibrator's phases, and would a joint solve
+help?  Measured on a kept `bright` benchmark run (its last peel solutions), per calibrator:
+
+    python bench/facet_chain.py --preset bright --seed 3 --keep   # once
+    python bench/peel_leftovers.py [--preset bright] [--seed 3]
+
+Data: the noise-only MS plus the calibrator's true sources and the peeled sources, all corrupted
+by their true gains; then the calibrator's fast TEC+phase solve (pipeline defaults) against its
+true model, with the peeled sources
+  (a) removed perfectly (the truth subtracted): the solver floor beside bright sources;
+  (b) subtracted with the run's peel models and solutions, as the pipeline does before any
+      facet selfcal: their leftovers stay in the calibrator's data;
+  (c) left in the data and solved jointly: the peel models corrupted by the run's solutions
+      are further DDECal directions (model data columns), so the solve fits the leftovers'
+      phase corrections instead of absorbing them.
+Phase error rms / median (rad) against the truth (quality.phase_errors).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from factor_cli import calibration as cal
+from factor_cli.engines import run_dp3
+from factor_cli.facets import separation_deg
+from factor_cli.quality import phase_errors
+from factor_cli.skymodel import read_skymodel, write_skymodel
+
+from bench_runs import preset_run  # bench/, the script's own folder
+
+PEEL_RADIUS_DEG = 2.0 / 60.0  # a peeled source's true components (bright: 20" doubles)
+
+
+def main() -> int:
+    args, run = preset_run(__doc__, "bright", 3)
+    work = run / "work"
+    if not (work / "results" / "products.json").is_file():
+        raise SystemExit(f"peel_leftovers: no kept run in {work}; run bench/facet_chain.py --preset {args.preset} "
+                         f"--seed {args.seed} --keep first")
+    truth = json.loads((run / "truth" / "truth.json").read_text())
+    if not truth.get("peeled") or len(truth["bands"]) != 1:
+        raise SystemExit("peel_leftovers: needs peeled sources and one band (preset bright)")
+    gains = str(run / "truth" / "gains.h5")
+    apparent = read_skymodel(run / truth["bands"][0]["apparent_skymodel"])
+    plan = yaml.safe_load((work / "config.yaml").read_text())
+    last = {}  # each direction's last subtraction: the model and solutions the residual holds
+    for per_chunk in plan["steps"]["subtract"].values():
+        step = next(iter(per_chunk.values()))
+        last[step["direction"]] = step
+
+    print(f"\n## calibrator phases beside peeled sources: preset {args.preset}, seed {args.seed}\n")
+    print("| calibrator | peels removed perfectly | peels subtracted with the run's solutions | joint solve |\n|---|---|---|---|")
+    with tempfile.TemporaryDirectory(prefix="peel-leftovers-") as tmp:
+        t = Path(tmp)
+        peels = []
+        for src in truth["peeled"]:
+            name = src["name"]
+            true_path, solved_path = t / f"{name}_true.skymodel", t / f"{name}_solved.skymodel"
+            write_skymodel(true_path, [c for c in apparent if c.patch == name and
+                                       separation_deg((c.ra_deg, c.dec_deg), (src["ra_deg"], src["dec_deg"])) < PEEL_RADIUS_DEG])
+            comps = read_skymodel(work / last[name]["new_model"])
+            write_skymodel(solved_path, [c for c in comps if c.patch.endswith("_peel")] or comps)
+            peels.append((name, str(true_path), str(solved_path), str(work / last[name]["solutions"])))
+        for c in truth["calibrators"]:
+            d = c["direction"]
+            model = t / f"{d}.skymodel"
+            write_skymodel(model, [x for x in apparent if x.patch == d])
+            base = t / f"{d}.ms"
+            shutil.copytree(run / truth["noise_ms"][truth["bands"][0]["ms"]], base)
+            steps = {"cal": (str(model), d), **{f"p{i}": (true, name) for i, (name, true, _, _) in enumerate(peels)}}
+            dp3(base, {k: true_step(k, m, p, "add", gains) for k, (m, p) in steps.items()})
+            cells = []
+            for variant in ("perfect", "subtracted", "joint"):
+                ms = t / f"{d}_{variant}.ms"
+                shutil.copytree(base, ms)
+                if variant == "perfect":
+                    dp3(ms, {f"p{i}": true_step(f"p{i}", true, name, "subtract", gains) for i, (name, true, _, _) in enumerate(peels)})
+                elif variant == "subtracted":
+                    dp3(ms, {f"p{i}": cal.predict_step(f"p{i}", solved, "subtract", h5, name) for i, (name, _, solved, h5) in enumerate(peels)})
+                shifted = str(t / f"{d}_{variant}_shifted.ms")
+                run_dp3({"msin": str(ms), "msin.datacolumn": "DATA", "msout": shifted, "steps": ["shift"], "shift.type": "phaseshift",
+                         "shift.phasecenter": [f"{c['ra_deg']}deg", f"{c['dec_deg']}deg"]}, threads=2)
+                cal.predict(shifted, str(model), "MODEL_DATA", threads=2)
+                columns = ["MODEL_DATA"]
+                if variant == "joint":
+                    for i, (name, _, solved, h5) in enumerate(peels):
+                        columns.append(f"MODEL_PEEL{i}")
+                        run_dp3({"msin": shifted, "msout": ".", "msout.datacolumn": columns[-1], "steps": ["pr"],
+                                 **cal.predict_step("pr", solved, "replace", h5, name)}, threads=2)
+                h5 = str(t / f"{d}_{variant}.h5")
+                solve_fast(shifted, h5, columns)
+                err = phase_errors(h5, gains, d)[..., 1:]
+                cells.append(f"{np.sqrt(np.mean(err ** 2)):.3f} / {np.median(np.abs(err)):.3f}")
+            print(f"| {d} | " + " | ".join(cells) + " |", flush=True)
+    return 0
+
+
+def true_step(name: str, skymodel: str, patch: str, operation: str, gains: str) -> dict:
+    """A DP3 step adding or subtracting ``skymodel`` corrupted by the true gains of ``patch``."""
+    return {f"{name}.type": "h5parmpredict", f"{name}.sourcedb": skymodel, f"{name}.operation": operation,
+            f"{name}.directions": [f"[{patch}]"],
+            **cal.applycal_settings(f"{name}.applycal.", gains, ["phase000", "amplitude000"])}
+
+
+def dp3(ms: Path, steps: dict[str, dict]) -> None:
+    args: dict = {"msin": str(ms), "msin.datacolumn": "DATA", "msout": ".", "msout.datacolumn": "DATA", "steps": list(steps)}
+    for keys in steps.values():
+        args.update(keys)
+    run_dp3(args, threads=2)
+
+
+def solve_fast(ms: str, h5: str, model_columns: list[str]) -> None:
+    """The pipeline's fast solve (TEC+phase, every slot, default solver settings), with one
+    direction per model data column; the calibrator's is the first."""
+    s = cal.SolverSettings()
+    run_dp3({"msin": ms, "msin.datacolumn": "DATA", "msout": ".", "steps": ["solve"], "solve.type": "ddecal",
+             "solve.mode": "tecandphase", "solve.modeldatacolumns": model_columns, "solve.h5parm": h5, "solve.solint": 1,
+             "solve.nchan": 1, "solve.maxiter": s.maxiter, "solve.tolerance": s.tolerance, "solve.stepsize": s.stepsize,
+             "solve.propagatesolutions": s.propagatesolutions, "solve.uvlambdamin": s.uvlambdamin,
+             "solve.approximatetec": s.approximatetec, "solve.maxapproxiter": s.maxapproxiter}, threads=2)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
