@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from factor_cli import calibration as cal
+from factor_cli.engines import run_dp3
+
 RUNS = Path(__file__).resolve().parent / "runs"
 
 
@@ -15,3 +18,27 @@ def preset_run(description: str, default_preset: str, default_seed: int) -> tupl
     ap.add_argument("--seed", type=int, default=default_seed)
     args = ap.parse_args()
     return args, RUNS / f"{args.preset}-{args.seed}"
+
+
+def true_sky_step(name: str, skymodel: str, patch: str, operation: str, gains: str) -> dict:
+    """A DP3 step adding or subtracting ``skymodel`` corrupted by the simulation's true gains
+    of ``patch`` (truth/gains.h5, as factor-simulate corrupted the data)."""
+    return {f"{name}.type": "h5parmpredict", f"{name}.sourcedb": skymodel, f"{name}.operation": operation,
+            f"{name}.directions": [f"[{patch}]"],
+            **cal.applycal_settings(f"{name}.applycal.", gains, ["phase000", "amplitude000"])}
+
+
+def in_place(ms: Path, steps: dict[str, dict]) -> None:
+    """DP3 ``steps`` (name -> its keys) on the DATA column of ``ms``, in place."""
+    args: dict = {"msin": str(ms), "msin.datacolumn": "DATA", "msout": ".", "msout.datacolumn": "DATA", "steps": list(steps)}
+    for keys in steps.values():
+        args.update(keys)
+    run_dp3(args, threads=2)
+
+
+def phase_shifted(ms: Path, out: Path, ra_deg: float, dec_deg: float, model: str) -> str:
+    """``ms`` phase-shifted to (ra, dec) into ``out``, with ``model`` (uncorrupted) in MODEL_DATA."""
+    run_dp3({"msin": str(ms), "msin.datacolumn": "DATA", "msout": str(out), "steps": ["shift"],
+             "shift.type": "phaseshift", "shift.phasecenter": [f"{ra_deg}deg", f"{dec_deg}deg"]}, threads=2)
+    cal.predict(str(out), model, "MODEL_DATA", threads=2)
+    return str(out)

@@ -33,7 +33,7 @@ from factor_cli.facets import separation_deg
 from factor_cli.quality import phase_errors
 from factor_cli.skymodel import read_skymodel, write_skymodel
 
-from bench_runs import preset_run  # bench/, the script's own folder
+from bench_runs import in_place, phase_shifted, preset_run, true_sky_step  # bench/, the script's own folder
 
 PEEL_RADIUS_DEG = 2.0 / 60.0  # a peeled source's true components (bright: 20" doubles)
 
@@ -75,19 +75,18 @@ def main() -> int:
             base = t / f"{d}.ms"
             shutil.copytree(run / truth["noise_ms"][truth["bands"][0]["ms"]], base)
             steps = {"cal": (str(model), d), **{f"p{i}": (true, name) for i, (name, true, _, _) in enumerate(peels)}}
-            dp3(base, {k: true_step(k, m, p, "add", gains) for k, (m, p) in steps.items()})
+            in_place(base, {k: true_sky_step(k, m, p, "add", gains) for k, (m, p) in steps.items()})
             cells = []
             for variant in ("perfect", "subtracted", "joint"):
                 ms = t / f"{d}_{variant}.ms"
                 shutil.copytree(base, ms)
                 if variant == "perfect":
-                    dp3(ms, {f"p{i}": true_step(f"p{i}", true, name, "subtract", gains) for i, (name, true, _, _) in enumerate(peels)})
+                    in_place(ms, {f"p{i}": true_sky_step(f"p{i}", true, name, "subtract", gains)
+                                  for i, (name, true, _, _) in enumerate(peels)})
                 elif variant == "subtracted":
-                    dp3(ms, {f"p{i}": cal.predict_step(f"p{i}", solved, "subtract", h5, name) for i, (name, _, solved, h5) in enumerate(peels)})
-                shifted = str(t / f"{d}_{variant}_shifted.ms")
-                run_dp3({"msin": str(ms), "msin.datacolumn": "DATA", "msout": shifted, "steps": ["shift"], "shift.type": "phaseshift",
-                         "shift.phasecenter": [f"{c['ra_deg']}deg", f"{c['dec_deg']}deg"]}, threads=2)
-                cal.predict(shifted, str(model), "MODEL_DATA", threads=2)
+                    in_place(ms, {f"p{i}": cal.predict_step(f"p{i}", solved, "subtract", h5, name)
+                                  for i, (name, _, solved, h5) in enumerate(peels)})
+                shifted = phase_shifted(ms, t / f"{d}_{variant}_shifted.ms", c["ra_deg"], c["dec_deg"], str(model))
                 columns = ["MODEL_DATA"]
                 if variant == "joint":
                     for i, (name, _, solved, h5) in enumerate(peels):
@@ -95,36 +94,12 @@ def main() -> int:
                         run_dp3({"msin": shifted, "msout": ".", "msout.datacolumn": columns[-1], "steps": ["pr"],
                                  **cal.predict_step("pr", solved, "replace", h5, name)}, threads=2)
                 h5 = str(t / f"{d}_{variant}.h5")
-                solve_fast(shifted, h5, columns)
+                # The pipeline's fast solve; with the peels as further directions in the joint one.
+                cal.solve(shifted, h5, "tecandphase", 1, 1, cal.SolverSettings(), "DATA", threads=2, model_columns=tuple(columns))
                 err = phase_errors(h5, gains, d)[..., 1:]
                 cells.append(f"{np.sqrt(np.mean(err ** 2)):.3f} / {np.median(np.abs(err)):.3f}")
             print(f"| {d} | " + " | ".join(cells) + " |", flush=True)
     return 0
-
-
-def true_step(name: str, skymodel: str, patch: str, operation: str, gains: str) -> dict:
-    """A DP3 step adding or subtracting ``skymodel`` corrupted by the true gains of ``patch``."""
-    return {f"{name}.type": "h5parmpredict", f"{name}.sourcedb": skymodel, f"{name}.operation": operation,
-            f"{name}.directions": [f"[{patch}]"],
-            **cal.applycal_settings(f"{name}.applycal.", gains, ["phase000", "amplitude000"])}
-
-
-def dp3(ms: Path, steps: dict[str, dict]) -> None:
-    args: dict = {"msin": str(ms), "msin.datacolumn": "DATA", "msout": ".", "msout.datacolumn": "DATA", "steps": list(steps)}
-    for keys in steps.values():
-        args.update(keys)
-    run_dp3(args, threads=2)
-
-
-def solve_fast(ms: str, h5: str, model_columns: list[str]) -> None:
-    """The pipeline's fast solve (TEC+phase, every slot, default solver settings), with one
-    direction per model data column; the calibrator's is the first."""
-    s = cal.SolverSettings()
-    run_dp3({"msin": ms, "msin.datacolumn": "DATA", "msout": ".", "steps": ["solve"], "solve.type": "ddecal",
-             "solve.mode": "tecandphase", "solve.modeldatacolumns": model_columns, "solve.h5parm": h5, "solve.solint": 1,
-             "solve.nchan": 1, "solve.maxiter": s.maxiter, "solve.tolerance": s.tolerance, "solve.stepsize": s.stepsize,
-             "solve.propagatesolutions": s.propagatesolutions, "solve.uvlambdamin": s.uvlambdamin,
-             "solve.approximatetec": s.approximatetec, "solve.maxapproxiter": s.maxapproxiter}, threads=2)
 
 
 if __name__ == "__main__":

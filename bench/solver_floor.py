@@ -25,11 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from factor_cli import calibration as cal
-from factor_cli.engines import run_dp3
 from factor_cli.quality import phase_errors
 from factor_cli.skymodel import read_skymodel, write_skymodel
 
-from bench_runs import preset_run  # bench/, the script's own folder
+from bench_runs import in_place, phase_shifted, preset_run, true_sky_step  # bench/, the script's own folder
 
 BIN = Path(sys.executable).parent
 # (label, DDECal mode, smoothness constraint in Hz)
@@ -58,15 +57,10 @@ def main() -> int:
         for name, (ra, dec) in positions.items():
             model = work / f"{name}.skymodel"
             write_skymodel(model, [c for c in apparent if c.patch == name])
-            ms, shifted = work / f"{name}.ms", str(work / f"{name}_shifted.ms")
+            ms = work / f"{name}.ms"
             shutil.copytree(run / truth["noise_ms"][truth["bands"][0]["ms"]], ms)
-            run_dp3({"msin": str(ms), "msin.datacolumn": "DATA", "msout": ".", "msout.datacolumn": "DATA", "steps": ["sky"],
-                     "sky.type": "h5parmpredict", "sky.sourcedb": str(model), "sky.operation": "add",
-                     "sky.directions": [f"[{name}]"],
-                     **cal.applycal_settings("sky.applycal.", gains, ["phase000", "amplitude000"])}, threads=2)
-            run_dp3({"msin": str(ms), "msin.datacolumn": "DATA", "msout": shifted, "steps": ["shift"],
-                     "shift.type": "phaseshift", "shift.phasecenter": [f"{ra}deg", f"{dec}deg"]}, threads=2)
-            cal.predict(shifted, str(model), "MODEL_DATA", threads=2)
+            in_place(ms, {"sky": true_sky_step("sky", str(model), name, "add", gains)})
+            shifted = phase_shifted(ms, work / f"{name}_shifted.ms", ra, dec, str(model))
             cells = []
             for label, mode, smoothness in MODES:
                 h5 = str(work / f"{name}_{len(cells)}.h5")

@@ -40,11 +40,13 @@ class SolverSettings:
 
 
 def solve(ms: str, h5: str, mode: str, solint: int, nchan: int, s: SolverSettings, data_column: str,
-          smoothness_hz: float = 0.0, log: Path | None = None, threads: int = 1) -> None:
-    """One DDECal solve of ``data_column`` against MODEL_DATA."""
+          smoothness_hz: float = 0.0, log: Path | None = None, threads: int = 1,
+          model_columns: tuple[str, ...] = ("MODEL_DATA",)) -> None:
+    """One DDECal solve of ``data_column`` against MODEL_DATA (or several model columns, one
+    direction each, the first the direction of interest)."""
     args = {
         "msin": ms, "msin.datacolumn": data_column, "msout": ".", "steps": ["solve"],
-        "solve.type": "ddecal", "solve.mode": mode, "solve.modeldatacolumns": ["MODEL_DATA"],
+        "solve.type": "ddecal", "solve.mode": mode, "solve.modeldatacolumns": list(model_columns),
         "solve.h5parm": h5, "solve.solint": solint, "solve.nchan": nchan,
         "solve.maxiter": s.maxiter, "solve.tolerance": s.tolerance, "solve.stepsize": s.stepsize,
         "solve.propagatesolutions": s.propagatesolutions, "solve.uvlambdamin": s.uvlambdamin,
