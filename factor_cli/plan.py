@@ -266,6 +266,13 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
         previous = sid
     order = [sid for sid, *_ in sequence]
 
+    def companions(name: str, p: int, sid: str) -> list[dict]:
+        """The other peeled directions as they are subtracted when stage ``sid`` starts: every
+        solve is joint with them (steps/facetdata.py joint_columns)."""
+        before = order[:order.index(sid)]
+        return [{"name": m, "history": history(m, p + 1 if stage_id(m, p) in before else p)}
+                for m in peeled if m != name]
+
     for sid, name, p, k in sequence:
         d = next(x for x in directions if x.name == name)
         e = by_name[name]
@@ -280,6 +287,7 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
             "peel_skymodel": peel_models.get(name), "ref_freq_hz": band0.ref_freq_hz,
             "skip_selfcal_check": cal["skip_selfcal_check"],
             "residual": residual(group_start[(p, k)]), "history": history(name, p),
+            "companions": companions(name, p, sid),
             # Factor's preapply_first_cal_phases: the first group's directions (of this pass),
             # the first that passed its selfcal lends its phases.
             "preapply": [{"name": n, "h5": f"results/facetselfcal/{stage_id(n, p)}/solutions.h5",
