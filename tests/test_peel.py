@@ -112,6 +112,30 @@ def test_facetpeel_plan(bright_obs, tmp_path):
     assert plan["steps"]["products"]["solutions"]["bright00"] == "results/facetpeel/bright00.p2/solutions.h5"
 
 
+def test_every_solve_is_joint_with_the_peels_already_subtracted(bright_obs, tmp_path):
+    """Each stage's companions are the other peeled directions as the residual it starts from
+    holds them: the first outlier peel has none with solutions, the facet peel the outlier's
+    first peel, every selfcal both first peels, the second pass the latest of each."""
+    from factor_cli.runfactor import prepare
+    from factor_cli.steps.state import subtracted
+
+    work = tmp_path / "obs"
+    shutil.copytree(bright_obs, work, ignore=shutil.ignore_patterns("truth", "work*"))
+    steps = prepare(str(work / "factor.parset"))[1]["steps"]["selfcal"]
+
+    def joint(stage):
+        return {c["name"]: subtracted(c["history"], True)["h5"] for c in steps[stage]["companions"]}
+
+    assert joint("outlier00") == {"bright00": None}
+    assert joint("bright00") == {"outlier00": "results/outlierpeel/outlier00/solutions.h5"}
+    assert joint("dir00") == {"outlier00": "results/outlierpeel/outlier00/solutions.h5",
+                              "bright00": "results/facetpeel/bright00/solutions.h5"}
+    assert joint("outlier00.p2") == {"bright00": "results/facetpeel/bright00/solutions.h5"}
+    assert joint("bright00.p2") == {"outlier00": "results/outlierpeel/outlier00.p2/solutions.h5"}
+    assert joint("dir03.p2") == {"outlier00": "results/outlierpeel/outlier00.p2/solutions.h5",
+                                 "bright00": "results/facetpeel/bright00.p2/solutions.h5"}
+
+
 def test_outlier_without_model_or_inside_the_field_is_an_error(bright_obs, tmp_path):
     def drop_model(work):
         d = work / "directions.txt"
