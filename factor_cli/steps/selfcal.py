@@ -204,11 +204,14 @@ def peeled_sources(p: dict, work: Path) -> list[dict]:
         model = next((m for m in state["models"] if m), None)
         if not state["h5"] or model is None:
             continue  # only its DI model is subtracted: no solutions to corrupt it with
-        comps = read_skymodel(model)
-        comps = [x for x in comps if x.patch == f"{c['name']}_peel"] or comps
-        path = work / f"peeled_{c['name']}.skymodel"
-        write_skymodel(path, comps)
-        out.append({"name": c["name"], "model": str(path), "h5": state["h5"]})
+        path = work / f"joint_{c['name']}.skymodel"
+        if c.get("peeled", True):
+            comps = read_skymodel(model)
+            write_skymodel(path, [x for x in comps if x.patch == f"{c['name']}_peel"] or comps)
+        else:  # a self-calibrated direction: its calibrator, the bright part of its model
+            cal_box_model(model, c["direction"], path)
+        if read_skymodel(path):
+            out.append({"name": c["name"], "model": str(path), "h5": state["h5"]})
     return out
 
 
