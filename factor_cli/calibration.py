@@ -24,7 +24,7 @@ import numpy as np
 
 from .engines import run_dp3
 from .amplitudes import smooth
-from .h5parm import SolutionTable, keep_first_direction, read_soltab, write_h5parm
+from .h5parm import SolutionTable, read_soltab, write_h5parm
 from .skymodel import read_skymodel
 
 
@@ -42,10 +42,8 @@ class SolverSettings:
 def solve(ms: str, h5: str, mode: str, solint: int, nchan: int, s: SolverSettings, data_column: str,
           smoothness_hz: float = 0.0, log: Path | None = None, threads: int = 1,
           model_columns: tuple[str, ...] = ("MODEL_DATA",)) -> None:
-    """One DDECal solve of ``data_column`` against MODEL_DATA, or a joint solve against several
-    model columns, one direction each: the first is the direction of interest and the only
-    one kept in ``h5``; the others (bright sources subtracted earlier, corrupted by their own
-    solutions) take up what their subtraction left instead of the first direction doing so."""
+    """One DDECal solve of ``data_column`` against MODEL_DATA (or several model columns, one
+    direction each, the first the direction of interest)."""
     args = {
         "msin": ms, "msin.datacolumn": data_column, "msout": ".", "steps": ["solve"],
         "solve.type": "ddecal", "solve.mode": mode, "solve.modeldatacolumns": list(model_columns),
@@ -60,8 +58,6 @@ def solve(ms: str, h5: str, mode: str, solint: int, nchan: int, s: SolverSetting
     if Path(h5).exists():
         Path(h5).unlink()
     run_dp3(args, log=log, threads=threads)
-    if len(model_columns) > 1:
-        keep_first_direction(h5)
 
 
 def predict(ms: str, skymodel: str, out_column: str, operation: str = "replace", data_column: str = "DATA",

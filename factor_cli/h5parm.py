@@ -98,34 +98,3 @@ def read_soltab(path: Path | str, soltab: str, solset: str = "sol000") -> Soluti
             )
         finally:
             h5.close()
-
-
-def keep_first_direction(path: Path | str, solset: str = "sol000") -> None:
-    """Rewrite a solution file with its first direction only.  A joint solve's further
-    directions are there to absorb what other sources leave in the data
-    (calibration.solve); their solutions are not the direction's and must not be applied."""
-    from losoto.h5parm import h5parm
-
-    with _quiet():
-        h5 = h5parm(str(path), readonly=True)
-        try:
-            ss = h5.getSolset(solset)
-            names = ss.getSoltabNames()
-            antennas = {str(k.decode() if isinstance(k, bytes) else k): np.asarray(v) for k, v in ss.getAnt().items()}
-            sources = {str(k.decode() if isinstance(k, bytes) else k): np.degrees(np.asarray(v, dtype=float))
-                       for k, v in ss.getSou().items()}
-        finally:
-            h5.close()
-    tables = [read_soltab(path, n, solset) for n in names]
-    first = None
-    for t in tables:
-        if "dir" in t.axes:
-            k = list(t.axes).index("dir")
-            first = str(t.axes["dir"][0])
-            t.axes = {a: (v[:1] if a == "dir" else v) for a, v in t.axes.items()}
-            t.values = np.take(t.values, [0], axis=k)
-            t.weights = None if t.weights is None else np.take(t.weights, [0], axis=k)
-    if first is None:
-        return
-    ra, dec = sources.get(first, sources.get(direction_name(first), (0.0, 0.0)))
-    write_h5parm(path, tables, antennas, {first: (float(ra), float(dec))}, solset)

@@ -266,15 +266,6 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
         previous = sid
     order = [sid for sid, *_ in sequence]
 
-    def companions(name: str, p: int, k: int) -> list[dict]:
-        """The other calibrated directions as they are subtracted when group ``k`` of pass ``p`` starts:
-        every solve is joint with those that have solutions (steps/facetdata.py joint_columns)."""
-        start = group_start[(p, k)]  # directions of the same group start from the same residual
-        before = order[:order.index(start) + 1] if start else []
-        return [{"name": m, "peeled": m in peeled, "direction": {k: by_name[m][k] for k in ("ra_deg", "dec_deg", "cal_size_deg")},
-                 "history": history(m, p + 1 if stage_id(m, p) in before else p)}
-                for m in dict.fromkeys(n for _, n, _, _ in sequence) if m != name]
-
     for sid, name, p, k in sequence:
         d = next(x for x in directions if x.name == name)
         e = by_name[name]
@@ -289,7 +280,6 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
             "peel_skymodel": peel_models.get(name), "ref_freq_hz": band0.ref_freq_hz,
             "skip_selfcal_check": cal["skip_selfcal_check"],
             "residual": residual(group_start[(p, k)]), "history": history(name, p),
-            "companions": companions(name, p, k),
             # Factor's preapply_first_cal_phases: the first group's directions (of this pass),
             # the first that passed its selfcal lends its phases.
             "preapply": [{"name": n, "h5": f"results/facetselfcal/{stage_id(n, p)}/solutions.h5",

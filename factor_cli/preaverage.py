@@ -54,16 +54,16 @@ def smooth_baseline(data: np.ndarray, flags: np.ndarray, weights: np.ndarray, ti
     return np.where(flags, data, out)
 
 
-def preaverage(ms: str, max_bandwidth_hz: float, column_in: str = "DATA", column_out: str = COLUMN) -> None:
-    """Write ``column_out`` (default PREAVG_DATA): ``column_in`` (default DATA) smoothed."""
+def preaverage(ms: str, max_bandwidth_hz: float) -> None:
+    """Write PREAVG_DATA (smoothed DATA) into ``ms``."""
     from casacore import tables as ct
 
     with ct.table(ms, readonly=False, ack=False) as t:
-        if column_out not in t.colnames():
-            desc = t.getcoldesc(column_in)
-            desc["name"] = column_out
-            t.addcols(ct.maketabdesc(ct.makecoldesc(column_out, desc)))
-        data = t.getcol(column_in)
+        if COLUMN not in t.colnames():
+            desc = t.getcoldesc("DATA")
+            desc["name"] = COLUMN
+            t.addcols(ct.maketabdesc(ct.makecoldesc(COLUMN, desc)))
+        data = t.getcol("DATA")
         flags = t.getcol("FLAG")
         weights = t.getcol("WEIGHT_SPECTRUM") if "WEIGHT_SPECTRUM" in t.colnames() else np.ones(data.shape)
         uvw = t.getcol("UVW")
@@ -79,4 +79,4 @@ def preaverage(ms: str, max_bandwidth_hz: float, column_in: str = "DATA", column
             rows = rows[np.argsort(times[rows])]
             length = float(np.median(np.linalg.norm(uvw[rows], axis=1))) / 1000.0
             out[rows] = smooth_baseline(data[rows], flags[rows], weights[rows], times[rows], freqs, length, max_bandwidth_hz)
-        t.putcol(column_out, out)
+        t.putcol(COLUMN, out)

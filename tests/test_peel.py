@@ -112,38 +112,6 @@ def test_facetpeel_plan(bright_obs, tmp_path):
     assert plan["steps"]["products"]["solutions"]["bright00"] == "results/facetpeel/bright00.p2/solutions.h5"
 
 
-def test_every_solve_is_joint_with_the_directions_already_calibrated(bright_obs, tmp_path):
-    """Each stage's joint directions are the others as the residual it starts from holds them,
-    those with solutions: the first outlier peel has none, the facet peel the outlier's first
-    peel, a selfcal of the first pass the peels and the directions before it, the second pass
-    the latest of every other direction."""
-    from factor_cli.runfactor import prepare
-    from factor_cli.steps.state import subtracted
-
-    work = tmp_path / "obs"
-    shutil.copytree(bright_obs, work, ignore=shutil.ignore_patterns("truth", "work*"))
-    plan = prepare(str(work / "factor.parset"))[1]
-    steps = plan["steps"]["selfcal"]
-
-    def joint(stage):
-        found = {c["name"]: subtracted(c["history"], True)["h5"] for c in steps[stage]["companions"]}
-        return {n: h5 for n, h5 in found.items() if h5}
-
-    def solved(*stages):
-        return {s.split(".")[0]: f"{plan['steps']['selfcal'][s]['out_dir']}/solutions.h5" for s in stages}
-
-    cals = [s for s in plan["order"] if s.startswith("dir") and "." not in s]
-    assert cals == ["dir00", "dir01", "dir02", "dir03"]
-    assert joint("outlier00") == {}
-    assert joint("bright00") == solved("outlier00")
-    assert joint("dir00") == solved("outlier00", "bright00")
-    assert joint("dir02") == solved("outlier00", "bright00", "dir00", "dir01")
-    assert joint("outlier00.p2") == solved("bright00", *cals)
-    assert joint("bright00.p2") == solved("outlier00.p2", *cals)
-    assert joint("dir01.p2") == solved("outlier00.p2", "bright00.p2", "dir00.p2", "dir02", "dir03")
-    assert all(c["peeled"] == (c["name"] in ("outlier00", "bright00")) for c in steps["dir01.p2"]["companions"])
-
-
 def test_outlier_without_model_or_inside_the_field_is_an_error(bright_obs, tmp_path):
     def drop_model(work):
         d = work / "directions.txt"

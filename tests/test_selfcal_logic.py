@@ -161,26 +161,6 @@ def test_preapplied_phases_are_folded_in_on_the_finer_time_grid(tmp_path):
     assert np.allclose(folded["phase001"].values, before["phase001"] + pre[2].values)
 
 
-def test_a_joint_solve_keeps_only_the_first_direction(tmp_path):
-    """The peeled sources' directions of a joint solve absorb their leftovers; applying the
-    file must give this direction's solutions, so only the first one stays."""
-    from factor_cli.h5parm import SolutionTable, keep_first_direction, read_soltab, write_h5parm
-
-    ants = np.array(["CS001", "RS106"])
-    axes = {"time": np.arange(3.0), "freq": np.array([146e6]), "ant": ants, "dir": np.array(["[MODEL_DATA]", "[MODEL_PEEL0]"])}
-    tec = np.random.default_rng(1).normal(0, 0.1, (3, 1, 2, 2))
-    weights = np.ones_like(tec)
-    weights[0, 0, 1, 1] = 0.0
-    h5 = tmp_path / "joint.h5"
-    write_h5parm(h5, [SolutionTable("tec000", "tec", axes, tec, weights), SolutionTable("phase000", "phase", axes, -tec, weights)],
-                 {a: np.arange(3.0) for a in ants}, {"MODEL_DATA": (185.0, 52.0), "MODEL_PEEL0": (190.0, 53.0)})
-    keep_first_direction(h5)
-    for name, sign in (("tec000", 1), ("phase000", -1)):
-        t = read_soltab(h5, name)
-        assert list(t.axes["dir"]) == ["[MODEL_DATA]"] and t.values.shape == (3, 1, 2, 1)
-        assert np.allclose(t.values[..., 0], sign * tec[..., 0]) and np.all(t.weights == 1.0)
-
-
 def test_solutions_of_time_chunks_and_tec_blocks_join_into_factors_soltabs(tmp_path):
     from factor_cli.calibration import combine, correction_soltabs
     from factor_cli.h5parm import SolutionTable, read_soltab, write_h5parm

@@ -108,27 +108,3 @@ def prepare(
     return [row[0] for row in prepare_blocks(residual, models, out_dir, prefix, centre_deg, freqstep, timestep, add_h5,
                                              apply_h5, direction, log, threads, apply_direction,
                                              sub_model=sub_model, sub_h5=sub_h5)]
-
-
-JOINT_COLUMN = "DATA_JOINT"
-
-
-def joint_columns(cal_ms: list[str], peeled: list[dict], log: Path | None, threads: int) -> tuple[str, ...]:
-    """Prepare a solve joint with the peeled sources (``peeled``: name, model, h5 of each).
-
-    Their subtraction left residuals in DATA (a 3C source's model and solutions are never
-    perfect), which a calibrator's solve otherwise absorbs as its own error.  DATA_JOINT is DATA
-    with each source's model, corrupted by its solutions, added back, and ``MODEL_PEEL<j>`` that
-    corrupted model: each is a further DDECal direction whose corrections take up the leftover.
-    Returns the model columns to solve against after MODEL_DATA."""
-    columns = tuple(f"MODEL_PEEL{j}" for j in range(len(peeled)))
-    for ms in cal_ms if peeled else []:
-        add: dict[str, object] = {"steps": [f"p{j}" for j in range(len(peeled))]}
-        for j, c in enumerate(peeled):
-            add.update(predict_step(f"p{j}", c["model"], "add", c["h5"], c["name"]))
-        run_dp3({"msin": ms, "msin.datacolumn": "DATA", "msout": ".", "msout.datacolumn": JOINT_COLUMN, **add},
-                log=log, threads=threads)
-        for column, c in zip(columns, peeled):
-            run_dp3({"msin": ms, "msout": ".", "msout.datacolumn": column, "steps": ["p"],
-                     **predict_step("p", c["model"], "replace", c["h5"], c["name"])}, log=log, threads=threads)
-    return columns

@@ -42,8 +42,8 @@ from .. import calibration as cal
 from .. import solution_plots as plots
 from ..h5parm import read_soltab
 from ..skymodel import read_skymodel, write_skymodel
-from .facetdata import JOINT_COLUMN, joint_columns, prepare_blocks
-from .selfcal import calibrator_models, fast_phases, improved_facet_model, imaging_settings, peeled_sources, slow_gains, verify
+from .facetdata import prepare_blocks
+from .selfcal import calibrator_models, fast_phases, improved_facet_model, imaging_settings, slow_gains, verify
 from .workspace import work_folder
 
 
@@ -88,9 +88,7 @@ def _peel(p: dict, log: Path, out: Path, work: Path) -> None:
         for ms in row:
             cal.predict(ms, str(peel_model), "MODEL_DATA", log=log, threads=threads)
 
-    joint = peeled_sources(p, work)
-    peels = joint_columns([m for row in cal_ms for m in row], joint, log, threads)
-    fast_h5 = fast_phases(cal_ms, p, JOINT_COLUMN if peels else "DATA", "CORRECTED_PHASE", work / "fast", log, threads, peels)
+    fast_h5 = fast_phases(cal_ms, p, "DATA", "CORRECTED_PHASE", work / "fast", log, threads)
     slow_h5 = slow_gains(cal_ms, p, work / "slow", log, threads, apply=False)
     solutions = out / "solutions.h5"
     cal.combine(fast_h5, slow_h5, str(solutions), name, d["ra_deg"], d["dec_deg"], spline=p["spline_smooth2d"],
@@ -109,7 +107,7 @@ def _peel(p: dict, log: Path, out: Path, work: Path) -> None:
     summary = {
         "direction": name, "operation": p["operation"], "ok": check.ok, "peel_skymodel": p["peel_skymodel"],
         "fast_mode": p["fast_mode"], "tec_blocks": p["tec_blocks"], "solint_fast": p["solint_fast"],
-        "solint_slow": p["solint_slow"], "solved_jointly_with": [c["name"] for c in joint], "model_flux_jy": model_flux,
+        "solint_slow": p["solint_slow"], "model_flux_jy": model_flux,
         "apparent_flux_jy": apparent_flux_jy(model_flux, str(solutions), patch), "ref_freq_hz": p["ref_freq_hz"],
         "peel_patch": patch, "n_facet_components": len(rest) if facet_peel else 0,
         "verification": check.as_dict(),

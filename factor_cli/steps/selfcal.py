@@ -67,7 +67,7 @@ from ..imaging import (
 from ..preaverage import COLUMN as PREAVG_COLUMN
 from ..preaverage import preaverage
 from ..skymodel import read_skymodel, write_skymodel
-from .facetdata import JOINT_COLUMN, joint_columns, prepare, prepare_blocks
+from .facetdata import prepare, prepare_blocks
 from .state import passed, subtracted
 from .subtract import replacement
 from .workspace import work_folder
@@ -103,14 +103,10 @@ def _selfcal(p: dict, log: Path, out: Path, work: Path) -> None:
                             state["h5"], pre["h5"] if pre else None, name, log, threads,
                             apply_direction=pre["name"] if pre else None, blocks=p["tec_blocks"], apply_soltabs=pre_tabs)
     all_ms = [m for row in cal_ms for m in row]
-    joint = peeled_sources(p, work)
-    peels = joint_columns(all_ms, joint, log, threads)
-    fast_column = JOINT_COLUMN if peels else "DATA"
+    fast_column = "DATA"
     if p.get("preaverage_bandwidth_hz"):  # a faint calibrator: fast solves on smoothed data
         for ms in all_ms:
-            preaverage(ms, p["preaverage_bandwidth_hz"], fast_column)
-            for column in peels:  # the peeled sources' models smoothed as their data were
-                preaverage(ms, p["preaverage_bandwidth_hz"], column, column)
+            preaverage(ms, p["preaverage_bandwidth_hz"])
         fast_column = PREAVG_COLUMN
 
     img = imaging_settings(p, work)
@@ -127,7 +123,7 @@ def _selfcal(p: dict, log: Path, out: Path, work: Path) -> None:
         return stats
 
     def solve_fast(cycle: int, column_out: str) -> list[list[str]]:
-        return fast_phases(cal_ms, p, fast_column, column_out, work / f"fast_c{cycle}", log, threads, peels)
+        return fast_phases(cal_ms, p, fast_column, column_out, work / f"fast_c{cycle}", log, threads)
 
     def solve_slow(cycle: int) -> list[list[str]]:
         return slow_gains(cal_ms, p, work / f"slow_c{cycle}", log, threads, apply=True)
@@ -182,7 +178,7 @@ def _selfcal(p: dict, log: Path, out: Path, work: Path) -> None:
     summary = {
         "direction": name, "ok": check.ok and dr_ok, "cycles": cycles, "amplitude_loop": loop, "multires_phase_loop": phase_loop, "cal_imsize": size,
         "fast_mode": p["fast_mode"], "tec_blocks": p["tec_blocks"], "preapplied_from": pre["name"] if pre else None,
-        "preaveraged": bool(p.get("preaverage_bandwidth_hz")), "solved_jointly_with": [c["name"] for c in joint],
+        "preaveraged": bool(p.get("preaverage_bandwidth_hz")),
         "solint_fast": p["solint_fast"], "solint_slow": p["solint_slow"],
         "n_facet_components": len(comps), "verification": check.as_dict(), "dynamic_range_ok": dr_ok,
         "check": "verification (residual peak after replacement <= max_peak_jy and <= max_ratio x before) "
@@ -193,33 +189,10 @@ def _selfcal(p: dict, log: Path, out: Path, work: Path) -> None:
     plots.solutions(str(solutions), out / "solutions")
 
 
-def peeled_sources(p: dict, work: Path) -> list[dict]:
-    """The peeled sources this solve is joint with (facetdata.joint_columns): each peeled
-    direction (other than this one) that is already subtracted with solutions, as its
-    current model's peeled source (``<dir>_peel`` of a facet peel, the whole model of an
-    outlier) and solution file."""
-    out = []
-    for c in p.get("companions", []):
-        state = subtracted(c["history"], p["skip_selfcal_check"])
-        model = next((m for m in state["models"] if m), None)
-        if not state["h5"] or model is None:
-            continue  # only its DI model is subtracted: no solutions to corrupt it with
-        path = work / f"joint_{c['name']}.skymodel"
-        if c.get("peeled", True):
-            comps = read_skymodel(model)
-            write_skymodel(path, [x for x in comps if x.patch == f"{c['name']}_peel"] or comps)
-        else:  # a self-calibrated direction: its calibrator, the bright part of its model
-            cal_box_model(model, c["direction"], path)
-        if read_skymodel(path):
-            out.append({"name": c["name"], "model": str(path), "h5": state["h5"]})
-    return out
-
-
 def fast_phases(cal_ms: list[list[str]], p: dict, data_column: str, out_column: str, prefix: Path,
-                log: Path, threads: int, peels: tuple[str, ...] = ()) -> list[list[str]]:
-    """Fast (TEC+)phases of every time chunk and TEC block against MODEL_DATA, jointly with
-    the peeled sources' model columns ``peels`` (``<prefix>_t<i>_b<b>.h5``, this direction
-    only), applied to DATA into ``out_column``."""
+                log: Path, threads: int) -> list[list[str]]:
+    """Fast (TEC+)phases of every time chunk and TEC block against MODEL_DATA
+    (``<prefix>_t<i>_b<b>.h5``), applied to DATA into ``out_column``."""
     solver = cal.SolverSettings(**p["solver"])
     tabs = ["tec000", "phase000"] if p["fast_mode"] == "tecandphase" else ["phase000"]
     files = []
@@ -227,8 +200,7 @@ def fast_phases(cal_ms: list[list[str]], p: dict, data_column: str, out_column: 
         files.append([])
         for b, ms in enumerate(row):
             h5 = f"{prefix}_t{i}_b{b}.h5"
-            cal.solve(ms, h5, p["fast_mode"], p["solint_fast"], p["nchan_fast"], solver, data_column, log=log, threads=threads,
-                      model_columns=("MODEL_DATA", *peels))
+            cal.solve(ms, h5, p["fast_mode"], p["solint_fast"], p["nchan_fast"], solver, data_column, log=log, threads=threads)
             cal.apply(ms, h5, tabs, "DATA", out_column, log=log, threads=threads)
             files[-1].append(h5)
     return files

@@ -64,11 +64,6 @@ def history_files(history):
     return files
 
 
-def companion_files(step):
-    """The files of the peeled directions a solve is joint with (factor_cli/steps/facetdata.py)."""
-    return [f for c in step.get("companions", []) for f in history_files(c["history"])]
-
-
 def flat_residual(matrix):
     return [ms for row in matrix for ms in row if ms]
 

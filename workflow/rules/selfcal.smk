@@ -2,7 +2,6 @@ rule facetselfcal:
     input:
         residual=lambda wc: flat_residual(STEPS["selfcal"][wc.stage]["residual"]),
         history=lambda wc: history_files(STEPS["selfcal"][wc.stage]["history"]),
-        companions=lambda wc: companion_files(STEPS["selfcal"][wc.stage]),
         preapply=lambda wc: [f for c in STEPS["selfcal"][wc.stage]["preapply"] for f in (c["h5"], c["selfcal_json"])],
     output:
         **stage_outputs("results/facetselfcal/{stage}"),
@@ -26,7 +25,6 @@ rule peel:
     input:
         residual=lambda wc: flat_residual(STEPS["selfcal"][wc.stage]["residual"]),
         history=lambda wc: history_files(STEPS["selfcal"][wc.stage]["history"]),
-        companions=lambda wc: companion_files(STEPS["selfcal"][wc.stage]),
         peel_skymodel=lambda wc: STEPS["selfcal"][wc.stage]["peel_skymodel"],
     output:
         **stage_outputs("results/{peelop}/{stage}"),
