@@ -1,6 +1,6 @@
 """Benchmark of the facet chain: simulate, reduce, measure against the truth, print a table.
 
-    python bench/facet_chain.py [--preset small] [--seed 1] [--keep] [--set SECTION.KEY=VALUE ...]
+    python bench/facet_chain.py [--preset small] [--seed 1] [--keep | --report] [--set SECTION.KEY=VALUE ...]
 
 Runs in bench/runs/<preset>-<seed>/ (reused if the simulation is already there).  Reports:
 wall time; CPU of the whole run and the share spent inside DP3/WSClean (engine ledger); wall
@@ -50,6 +50,7 @@ def main() -> int:
     ap.add_argument("--preset", default="small")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--keep", action="store_true", help="keep the run folder afterwards")
+    ap.add_argument("--report", action="store_true", help="measure the run kept by an earlier --keep instead of running")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                     help="parset setting for this run (e.g. calibration.peel_flux_jy=100: the bright preset's "
                          "in-field source self-calibrated instead of peeled)")
@@ -57,17 +58,21 @@ def main() -> int:
     run = HERE / "runs" / f"{args.preset}-{args.seed}"
     if not (run / "truth" / "truth.json").is_file():
         subprocess.run([str(BIN / "factor-simulate"), str(run), "--preset", args.preset, "--seed", str(args.seed), "--overwrite"], check=True)
-    shutil.rmtree(run / "work", ignore_errors=True)
-    for setting in args.set:
-        set_key(run / "factor.parset", setting)
-    start = time.monotonic()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run([str(BIN / "runfactor"), str(run / "factor.parset"), "-q"], check=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    wall = time.monotonic() - start
-    # All CPU of runfactor and its descendants (Snakemake, steps, engines), as the kernel counted it.
-    total_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     work = run / "work"
+    timing = work / "bench_run.json"
+    if not args.report:
+        shutil.rmtree(work, ignore_errors=True)
+        for setting in args.set:
+            set_key(run / "factor.parset", setting)
+        start = time.monotonic()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run([str(BIN / "runfactor"), str(run / "factor.parset"), "-q"], check=True)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        # All CPU of runfactor and its descendants (Snakemake, steps, engines), as the kernel counted it.
+        timing.write_text(json.dumps({"wall_s": time.monotonic() - start,
+                                      "cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)}))
+    run_time = json.loads(timing.read_text())
+    wall, total_cpu = run_time["wall_s"], run_time["cpu_s"]
     truth = json.loads((run / "truth" / "truth.json").read_text())
     products = json.loads((work / "results" / "products.json").read_text())
 
@@ -83,11 +88,16 @@ def main() -> int:
         wall_by_rule[rule] += float(rec["s"])
     engine_cpu = defaultdict(float)
     intervals = []
+    by_kind: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0])  # calls, CPU, wall
     ledger = work / "benchmarks" / "engines.tsv"
     for line in ledger.read_text().splitlines() if ledger.exists() else []:
-        name, cpu, wall_s, start_epoch = line.split("\t")
+        name, cpu, wall_s, start_epoch, kind = (line.split("\t") + ["?"])[:5]
         engine_cpu[name] += float(cpu)
         intervals.append((float(start_epoch), float(start_epoch) + float(wall_s)))
+        entry = by_kind[f"{name.removesuffix('.py')} {kind}"]
+        entry[0] += 1
+        entry[1] += float(cpu)
+        entry[2] += float(wall_s)
     busy = busy_seconds(intervals)
 
     cell = float(next(l.split("=")[1] for l in (run / "factor.parset").read_text().splitlines() if l.startswith("selfcal_cellsize_arcsec")))
@@ -129,6 +139,9 @@ def main() -> int:
     print(f"| R_res (dirty residual / dirty noise) | {r_res:.2f} |")
     print(f"| R_mosaic (mosaic rms / thermal) | {dd / thermal:.2f} |")
     print(f"| DI-only rms / DD rms | {di / dd:.2f} |")
+    print("\n| engine call (threads) | calls | CPU s | wall s | cores used while running |\n|---|---|---|---|---|")
+    for kind, (n, cpu, wall_s) in sorted(by_kind.items(), key=lambda kv: -kv[1][2]):
+        print(f"| {kind} | {n} | {cpu:.0f} | {wall_s:.0f} | {cpu / wall_s if wall_s else 0:.2f} |")
     print("\n| rule | jobs' wall s | CPU s sampled by Snakemake's benchmark (misses short engine runs) |\n|---|---|---|")
     for rule in sorted(wall_by_rule, key=lambda r: -wall_by_rule[r]):
         print(f"| {rule} | {wall_by_rule[rule]:.0f} | {cpu_by_rule[rule]:.0f} |")
@@ -168,7 +181,7 @@ def main() -> int:
             noise, _ = residual_near(noise_ms, src["ra_deg"], src["dec_deg"], str(ref / f"noise_{name}"))
             print(f"| {name} | {summary.get('operation', 'facetselfcal')} | {by_solutions} | {by_image} | "
                   f"{np.sqrt(np.mean(err[..., 1:] ** 2)):.3f} | {np.sqrt(np.mean(amp ** 2)):.3f} | {near / noise:.2f} |")
-    if not args.keep:
+    if not (args.keep or args.report):
         shutil.rmtree(work, ignore_errors=True)
     return 0
 

@@ -17,8 +17,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Iterable, Mapping
+
+from .side_by_side import in_worker
 
 
 class EngineError(RuntimeError):
@@ -105,38 +108,103 @@ LEDGER_ENV = "FACTOR_ENGINE_LEDGER"
 
 
 def _record(cmd: list[str], cpu_s: float, wall_s: float, start_epoch: float) -> None:
-    """Append the engine's CPU time, wall time and start to the ledger file named in
-    $FACTOR_ENGINE_LEDGER (the benchmark splits the run's time into engine and pipeline time
-    with it, and finds when no engine was running)."""
+    """Append the engine's CPU time, wall time, start and what the call did to the ledger file
+    named in $FACTOR_ENGINE_LEDGER (the benchmark splits the run's time into engine and
+    pipeline time with it, finds when no engine was running, and how well each kind of call
+    used its threads)."""
     ledger = os.environ.get(LEDGER_ENV)
     if not ledger:
         return
     try:
         with open(ledger, "a") as fh:
-            fh.write(f"{Path(cmd[0]).name}\t{cpu_s:.3f}\t{wall_s:.3f}\t{start_epoch:.3f}\n")
+            fh.write(f"{Path(cmd[0]).name}\t{cpu_s:.3f}\t{wall_s:.3f}\t{start_epoch:.3f}\t{call_kind(cmd)}\n")
     except OSError:
         pass
 
 
+def call_kind(cmd: list[str]) -> str:
+    """A short label of an engine call: DP3's step types (``ddecal+applycal``), WSClean's image
+    size and thread count."""
+    name = Path(cmd[0]).name
+    if name == "DP3.py":
+        types = [a.split("=", 1)[1] for a in cmd[1:] if "=" in a and a.split("=", 1)[0].endswith(".type")]
+        threads = next((a.split("=", 1)[1] for a in cmd[1:] if a.startswith("numthreads=")), "?")
+        return f"{'+'.join(types) or 'copy'} j{threads}"
+    if name == "wsclean":
+        size = cmd[cmd.index("-size") + 1] if "-size" in cmd[:-1] else "?"
+        threads = cmd[cmd.index("-j") + 1] if "-j" in cmd[:-1] else "?"
+        return f"{size}px j{threads}"
+    return name
+
+
+_lock = threading.Lock()  # the job's log and the set of running engines
+_running: set[subprocess.Popen] = set()
+
+
+def _wait(proc: subprocess.Popen) -> float:
+    """Wait for ``proc``; its own CPU time (with its waited-for descendants).  Per process, not
+    the change of RUSAGE_CHILDREN, which counts every other call ending meanwhile when a job
+    runs calls side by side.  Interrupted (SIGTERM turned into SystemExit by factor-step), the
+    engine is killed rather than left running."""
+    with _lock:
+        _running.add(proc)
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    except BaseException:
+        stop_running()
+        raise
+    finally:
+        with _lock:
+            _running.discard(proc)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return usage.ru_utime + usage.ru_stime
+
+
+def stop_running() -> None:
+    """Kill every engine this process is running (a job interrupted while calls run side by
+    side: only the main thread sees the signal)."""
+    import signal
+
+    with _lock:
+        for proc in _running:  # not yet waited for (so the pid is still theirs)
+            try:
+                os.kill(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
 def _run(cmd: list[str], log: Path | None, threads: int | None) -> None:
-    import resource
     import time
 
     env = engine_environment(threads=threads)
-    usage0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     start, start_epoch = time.monotonic(), time.time()
     if log is None:
-        proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        output = proc.stdout
+        with tempfile.TemporaryFile("w+") as out:
+            proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+            cpu = _wait(proc)
+            out.seek(0)
+            output = out.read()
+    elif in_worker():
+        # Side by side with other calls: the output goes to the job's log whole, at the end.
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile("w+", dir=log.parent) as out:
+            out.write("$ " + " ".join(cmd) + "\n")
+            out.flush()
+            proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+            cpu = _wait(proc)
+            out.seek(0)
+            output = out.read()
+        with _lock, open(log, "a") as fh:
+            fh.write(output)
+        output = output[-4000:]
     else:
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "a") as fh:
             fh.write("$ " + " ".join(cmd) + "\n")
             fh.flush()
-            proc = subprocess.run(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, text=True)
+            proc = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, text=True)
+            cpu = _wait(proc)
         output = log.read_text()[-4000:]
-    usage1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
     _record(cmd, cpu, time.monotonic() - start, start_epoch)
     if proc.returncode != 0:
         tail = "\n".join(output.strip().splitlines()[-15:])

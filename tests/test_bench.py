@@ -24,9 +24,9 @@ def test_ledger_line_has_engine_cpu_wall_and_start(tmp_path, monkeypatch):
     monkeypatch.setenv(engines.LEDGER_ENV, str(ledger))
     before = time.time()
     engines._record(["/usr/bin/wsclean", "-j", "2"], 3.5, 2.0, before)
-    name, cpu, wall, start = ledger.read_text().strip().split("\t")
+    name, cpu, wall, start, kind = ledger.read_text().strip().split("\t")
     assert (name, float(cpu), float(wall)) == ("wsclean", 3.5, 2.0)
-    assert abs(float(start) - before) < 1e-3
+    assert abs(float(start) - before) < 1e-3 and kind == "?px j2"
 
 
 def test_wsclean_grids_with_the_wgridder_unless_idg_is_asked_for(monkeypatch):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..calibration import applycal_settings, predict_step
 from ..engines import run_dp3
+from ..side_by_side import run_side_by_side
 from ..skymodel import read_skymodel
 
 
@@ -78,22 +79,19 @@ def prepare_blocks(
     one), as Factor sorted selfcal data per time chunk and TEC block."""
     out_dir.mkdir(parents=True, exist_ok=True)
     outputs = []
-    for i, bands in enumerate(residual):
-        parts: list[str | None] = []
-        for k, ms in enumerate(bands):
-            if ms is None:
-                parts.append(None)
-                continue
-            part = str(out_dir / f"{prefix}_t{i}_b{k}.ms")
-            prepare_band(ms, part, centre_deg, freqstep, timestep, models[k], add_h5, apply_h5, direction, log,
-                         threads, apply_direction, apply_soltabs, sub_model, sub_h5)
-            parts.append(part)
-        row = []
+    for i, bands in enumerate(residual):  # chunk by chunk: a chunk's band parts exist only until concatenated
+        parts: list[str | None] = [None if ms is None else str(out_dir / f"{prefix}_t{i}_b{k}.ms") for k, ms in enumerate(bands)]
+        run_side_by_side([lambda n, ms=ms, part=part, model=model: prepare_band(
+            ms, part, centre_deg, freqstep, timestep, model, add_h5, apply_h5, direction, log, n,
+            apply_direction, apply_soltabs, sub_model, sub_h5)
+            for ms, part, model in zip(bands, parts, models) if ms is not None], threads)
+        row, calls = [], []
         for j, block in enumerate(blocks or [list(range(len(bands)))]):
             suffix = f"_blk{j}" if blocks and len(blocks) > 1 else ""
             out = str(out_dir / f"{prefix}_t{i}{suffix}.ms")
-            concat_bands([parts[k] for k in block], out, log, threads)
+            calls.append(lambda n, out=out, block_ms=[parts[k] for k in block]: concat_bands(block_ms, out, log, n))
             row.append(out)
+        run_side_by_side(calls, threads)
         outputs.append(row)
     return outputs
 

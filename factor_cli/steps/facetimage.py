@@ -15,6 +15,7 @@ from pathlib import Path
 from ..facets import polygon_mask
 from ..imaging import ImagingSettings, image_wcs, optimum_size, wsclean, wsclean_memory_gb, write_mask
 from ..engines import run_dp3
+from ..side_by_side import run_side_by_side
 from .facetdata import prepare
 from .workspace import move_tree, work_folder
 from .state import latest_solutions, subtracted
@@ -52,13 +53,11 @@ def _shared_facet_data(p: dict, log: Path, work: Path) -> tuple[list[str], str]:
     solution_direction = json.loads(Path(p["facet_data_json"]).read_text())["solutions_from"]
     if p["freqstep"] == 1 and p["timestep"] == 1:
         return list(p["facet_data"]), solution_direction  # read only: WSClean does not write the MS here
-    out = []
-    for i, ms in enumerate(p["facet_data"]):
-        avg = str(work / f"facet_t{i}.ms")
-        run_dp3({"msin": ms, "msin.datacolumn": "DATA", "msout": avg, "msout.overwrite": True, "steps": ["avg"],
-                 "avg.type": "averager", "avg.freqstep": p["freqstep"], "avg.timestep": p["timestep"]},
-                log=log, threads=p["threads"])
-        out.append(avg)
+    out = [str(work / f"facet_t{i}.ms") for i in range(len(p["facet_data"]))]
+    run_side_by_side([lambda n, ms=ms, avg=avg: run_dp3(
+        {"msin": ms, "msin.datacolumn": "DATA", "msout": avg, "msout.overwrite": True, "steps": ["avg"],
+         "avg.type": "averager", "avg.freqstep": p["freqstep"], "avg.timestep": p["timestep"]}, log=log, threads=n)
+        for ms, avg in zip(p["facet_data"], out)], p["threads"])
     return out, solution_direction
 
 

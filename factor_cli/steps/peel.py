@@ -41,6 +41,7 @@ import numpy as np
 from .. import calibration as cal
 from .. import solution_plots as plots
 from ..h5parm import read_soltab
+from ..side_by_side import Background, run_side_by_side
 from ..skymodel import read_skymodel, write_skymodel
 from .facetdata import prepare_blocks
 from .selfcal import calibrator_models, fast_phases, improved_facet_model, imaging_settings, slow_gains, verify
@@ -49,8 +50,8 @@ from .workspace import work_folder
 
 def run(p: dict, log: Path) -> None:
     out = Path(p["out_dir"])
-    with work_folder(out, p.get("scratch")) as work:
-        _peel(p, log, out, work)
+    with work_folder(out, p.get("scratch")) as work, Background() as plotting:
+        _peel(p, log, out, work, plotting)
 
 
 def apparent_flux_jy(model_flux_jy: float, h5: str, patch: str) -> float:
@@ -69,7 +70,7 @@ def apparent_flux_jy(model_flux_jy: float, h5: str, patch: str) -> float:
     return float(model_flux_jy * np.nanmean(per_time))
 
 
-def _peel(p: dict, log: Path, out: Path, work: Path) -> None:
+def _peel(p: dict, log: Path, out: Path, work: Path, plotting: Background) -> None:
     threads = p["threads"]
     d = p["direction"]
     name = d["name"]
@@ -84,15 +85,15 @@ def _peel(p: dict, log: Path, out: Path, work: Path) -> None:
     comps = [replace(c, patch=patch) for c in read_skymodel(p["peel_skymodel"])]
     peel_model = work / "peel_model.skymodel"
     write_skymodel(peel_model, comps, {patch: centre})
-    for row in cal_ms:
-        for ms in row:
-            cal.predict(ms, str(peel_model), "MODEL_DATA", log=log, threads=threads)
+    run_side_by_side([lambda n, ms=ms: cal.predict(ms, str(peel_model), "MODEL_DATA", log=log, threads=n)
+                      for row in cal_ms for ms in row], threads)
 
     fast_h5 = fast_phases(cal_ms, p, "DATA", "CORRECTED_PHASE", work / "fast", log, threads)
     slow_h5 = slow_gains(cal_ms, p, work / "slow", log, threads, apply=False)
     solutions = out / "solutions.h5"
     cal.combine(fast_h5, slow_h5, str(solutions), name, d["ra_deg"], d["dec_deg"], spline=p["spline_smooth2d"],
                 normalise=facet_peel, peel_direction=patch if facet_peel else None)
+    plotting.submit(plots.solutions, str(solutions), out / "solutions")
     model = out / "facet_model.skymodel"
     if facet_peel:
         facet = d["facet"]
@@ -114,5 +115,4 @@ def _peel(p: dict, log: Path, out: Path, work: Path) -> None:
         "check": "verification (residual peak after the peel <= max_peak_jy and <= max_ratio x before)",
     }
     (out / "selfcal.json").write_text(json.dumps(summary, indent=1))
-    plots.selfcal_images([out / "verify_pre.fits", out / "verify_post.fits"] + ([out / "facet_image.fits"] if facet_peel else []))
-    plots.solutions(str(solutions), out / "solutions")
+    plotting.submit(plots.selfcal_images, [out / "verify_pre.fits", out / "verify_post.fits"] + ([out / "facet_image.fits"] if facet_peel else []))

@@ -66,6 +66,7 @@ from ..imaging import (
 )
 from ..preaverage import COLUMN as PREAVG_COLUMN
 from ..preaverage import preaverage
+from ..side_by_side import Background, run_side_by_side
 from ..skymodel import read_skymodel, write_skymodel
 from .facetdata import prepare, prepare_blocks
 from .state import passed, subtracted
@@ -75,8 +76,8 @@ from .workspace import work_folder
 
 def run(p: dict, log: Path) -> None:
     out = Path(p["out_dir"])
-    with work_folder(out, p.get("scratch"), keep=p.get("keep_work", False)) as work:
-        _selfcal(p, log, out, work)
+    with work_folder(out, p.get("scratch"), keep=p.get("keep_work", False)) as work, Background() as plotting:
+        _selfcal(p, log, out, work, plotting)
 
 
 def calibrator_models(p: dict, work: Path) -> tuple[dict, list[str | None]]:
@@ -88,7 +89,7 @@ def calibrator_models(p: dict, work: Path) -> tuple[dict, list[str | None]]:
                    for k, m in enumerate(state["models"])]
 
 
-def _selfcal(p: dict, log: Path, out: Path, work: Path) -> None:
+def _selfcal(p: dict, log: Path, out: Path, work: Path, plotting: Background) -> None:
     threads = p["threads"]
     d = p["direction"]
     name = d["name"]
@@ -120,6 +121,7 @@ def _selfcal(p: dict, log: Path, out: Path, work: Path) -> None:
         cycles.append({"cycle": cycle, "rms_jy": stats.rms_jy, "peak_jy": stats.peak_jy,
                        "dynamic_range": stats.dynamic_range, "minmax": stats.minmax})
         shutil.copyfile(products["image"], out / f"selfcal_image_c{cycle}.fits")
+        plotting.submit(plots.selfcal_images, [out / f"selfcal_image_c{cycle}.fits"])
         return stats
 
     def solve_fast(cycle: int, column_out: str) -> list[list[str]]:
@@ -134,8 +136,8 @@ def _selfcal(p: dict, log: Path, out: Path, work: Path) -> None:
     first = image(0, "DATA", 5.0, tapers[0])
     anchor = next((m for m in reversed(cal_models) if m and read_skymodel(m)), None)
     if anchor:  # replace image 0's model by the sky model (see the module docstring)
-        for ms in all_ms:
-            cal.predict(ms, anchor, "MODEL_DATA", log=log, threads=threads)
+        run_side_by_side([lambda n, ms=ms: cal.predict(ms, anchor, "MODEL_DATA", log=log, threads=n) for ms in all_ms],
+                         threads)
     for cycle in (1, 2):
         solve_fast(cycle, "CORRECTED_DATA")
         stats = image(cycle, "CORRECTED_DATA", 4.0 - 0.5 * cycle, tapers[cycle])
@@ -168,6 +170,7 @@ def _selfcal(p: dict, log: Path, out: Path, work: Path) -> None:
     solutions = out / "solutions.h5"
     cal.combine(fast_h5, slow_h5, str(solutions), name, d["ra_deg"], d["dec_deg"], spline=p["spline_smooth2d"],
                 preapply=pre["h5"] if pre else None)
+    plotting.submit(plots.solutions, str(solutions), out / "solutions")
 
     comps = improved_facet_model(p, state, img, str(solutions), work, out, log, threads)
     fcentre = (d["facet"]["ra_deg"], d["facet"]["dec_deg"])
@@ -185,8 +188,7 @@ def _selfcal(p: dict, log: Path, out: Path, work: Path) -> None:
                  "and kept selfcal image dynamic range >= first image's",
     }
     (out / "selfcal.json").write_text(json.dumps(summary, indent=1))
-    plots.selfcal_images(sorted(out.glob("selfcal_image_c*.fits")) + [out / "verify_pre.fits", out / "verify_post.fits"])
-    plots.solutions(str(solutions), out / "solutions")
+    plotting.submit(plots.selfcal_images, [out / "verify_pre.fits", out / "verify_post.fits"])
 
 
 def fast_phases(cal_ms: list[list[str]], p: dict, data_column: str, out_column: str, prefix: Path,
@@ -195,15 +197,12 @@ def fast_phases(cal_ms: list[list[str]], p: dict, data_column: str, out_column: 
     (``<prefix>_t<i>_b<b>.h5``), applied to DATA into ``out_column``."""
     solver = cal.SolverSettings(**p["solver"])
     tabs = ["tec000", "phase000"] if p["fast_mode"] == "tecandphase" else ["phase000"]
-    files = []
-    for i, row in enumerate(cal_ms):
-        files.append([])
-        for b, ms in enumerate(row):
-            h5 = f"{prefix}_t{i}_b{b}.h5"
-            cal.solve(ms, h5, p["fast_mode"], p["solint_fast"], p["nchan_fast"], solver, data_column, log=log, threads=threads)
-            cal.apply(ms, h5, tabs, "DATA", out_column, log=log, threads=threads)
-            files[-1].append(h5)
-    return files
+
+    def solve_apply(ms: str, h5: str, n: int) -> None:
+        cal.solve(ms, h5, p["fast_mode"], p["solint_fast"], p["nchan_fast"], solver, data_column, log=log, threads=n)
+        cal.apply(ms, h5, tabs, "DATA", out_column, log=log, threads=n)
+
+    return _per_block(cal_ms, prefix, solve_apply, threads)
 
 
 def slow_gains(cal_ms: list[list[str]], p: dict, prefix: Path, log: Path, threads: int, apply: bool) -> list[list[str]]:
@@ -212,17 +211,23 @@ def slow_gains(cal_ms: list[list[str]], p: dict, prefix: Path, log: Path, thread
     applied into CORRECTED_DATA (the selfcal loop images that)."""
     solver = cal.SolverSettings(**p["solver"])
     solver = replace(solver, maxiter=max(solver.maxiter, 150))
-    files = []
-    for i, row in enumerate(cal_ms):
-        files.append([])
-        for b, ms in enumerate(row):
-            h5 = f"{prefix}_t{i}_b{b}.h5"
-            cal.solve(ms, h5, "scalar", p["solint_slow"], p["nchan_slow"], solver, "CORRECTED_PHASE",
-                      smoothness_hz=p["smoothness_hz"], log=log, threads=threads)
-            if apply:
-                cal.add_smoothed_amplitudes(h5, p["spline_smooth2d"])
-                cal.apply(ms, h5, ["amplitude001", "phase000"], "CORRECTED_PHASE", "CORRECTED_DATA", log=log, threads=threads)
-            files[-1].append(h5)
+
+    def solve_apply(ms: str, h5: str, n: int) -> None:
+        cal.solve(ms, h5, "scalar", p["solint_slow"], p["nchan_slow"], solver, "CORRECTED_PHASE",
+                  smoothness_hz=p["smoothness_hz"], log=log, threads=n)
+        if apply:
+            cal.add_smoothed_amplitudes(h5, p["spline_smooth2d"])
+            cal.apply(ms, h5, ["amplitude001", "phase000"], "CORRECTED_PHASE", "CORRECTED_DATA", log=log, threads=n)
+
+    return _per_block(cal_ms, prefix, solve_apply, threads)
+
+
+def _per_block(cal_ms: list[list[str]], prefix: Path, solve_apply, threads: int) -> list[list[str]]:
+    """``solve_apply(ms, h5, threads)`` for every time chunk and TEC block, side by side (each
+    block is solved on its own); the solution files ``<prefix>_t<i>_b<b>.h5`` per chunk and block."""
+    files = [[f"{prefix}_t{i}_b{b}.h5" for b in range(len(row))] for i, row in enumerate(cal_ms)]
+    run_side_by_side([lambda n, ms=ms, h5=h5: solve_apply(ms, h5, n)
+                      for row, names in zip(cal_ms, files) for ms, h5 in zip(row, names)], threads)
     return files
 
 
@@ -280,15 +285,17 @@ def verify(p: dict, state: dict, new_model: str, solutions: str, name: str, work
     slot = v["slot"]
     pre, post = [], []
     steps, args = replacement(state["models"][slot], state["h5"], new_model, solutions, name)
+    calls = []
     for i, row in enumerate(p["residual"]):
         if row[slot] is None:
             continue
         pre.append(str(work / f"verify_pre_t{i}.ms"))
         post.append(str(work / f"verify_post_t{i}.ms"))
-        verification.averaged(row[slot], pre[-1], [], {}, v["freqstep"], v["timestep"], log, threads)
-        verification.averaged(row[slot], post[-1], steps, args, v["freqstep"], v["timestep"], log, threads)
-    images = [verification.image(ms, str(work / f"verify_{kind}"), v["min_uv_lambda"], log, threads)
-              for kind, ms in (("pre", pre), ("post", post))]
+        calls += [lambda n, ms=row[slot], out=pre[-1]: verification.averaged(ms, out, [], {}, v["freqstep"], v["timestep"], log, n),
+                  lambda n, ms=row[slot], out=post[-1]: verification.averaged(ms, out, steps, args, v["freqstep"], v["timestep"], log, n)]
+    run_side_by_side(calls, threads)
+    images = run_side_by_side([lambda n, kind=kind, ms=ms: verification.image(ms, str(work / f"verify_{kind}"), v["min_uv_lambda"], log, n)
+                               for kind, ms in (("pre", pre), ("post", post))], threads)
     shutil.copyfile(images[0], out / "verify_pre.fits")
     shutil.copyfile(images[1], out / "verify_post.fits")
     local = (p["direction"]["ra_deg"], p["direction"]["dec_deg"]) if v.get("local") else None
@@ -299,12 +306,13 @@ def _subtract_into(facet_ms: list[str], comps: list, column_in: str, column_out:
                    log: Path, threads: int) -> None:
     """``column_out`` = ``column_in`` minus the (uncorrupted) components."""
     write_skymodel(path, comps)
-    for ms in facet_ms:
-        if comps:
-            cal.predict(ms, str(path), column_out, operation="subtract", data_column=column_in, log=log, threads=threads)
-        elif column_in != column_out:
-            run_dp3({"msin": ms, "msin.datacolumn": column_in, "msout": ".", "msout.datacolumn": column_out, "steps": []},
-                    log=log, threads=threads)
+    if comps:
+        run_side_by_side([lambda n, ms=ms: cal.predict(ms, str(path), column_out, operation="subtract", data_column=column_in,
+                                                       log=log, threads=n) for ms in facet_ms], threads)
+    elif column_in != column_out:
+        run_side_by_side([lambda n, ms=ms: run_dp3({"msin": ms, "msin.datacolumn": column_in, "msout": ".",
+                                                    "msout.datacolumn": column_out, "steps": []}, log=log, threads=n)
+                          for ms in facet_ms], threads)
 
 
 def _known_source_model(facet_ms: list[str], known: list, facet_mask: np.ndarray, wcs, img: ImagingSettings,

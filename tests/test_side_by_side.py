@@ -1,0 +1,109 @@
+"""Independent engine calls side by side: the thread split, order of results, failures, the
+job's log (one call's output whole, not interleaved) and each call's own CPU in the ledger."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+import pytest
+
+from factor_cli import engines
+from factor_cli.side_by_side import run_side_by_side, share
+
+
+def test_threads_are_split_between_the_calls_that_run_at_once():
+    assert share(2, 1) == (1, 2)      # one call keeps every thread
+    assert share(2, 2) == (2, 1)
+    assert share(2, 5) == (2, 1)
+    assert share(8, 3) == (3, 2)      # whole shares only: 3 calls x 2 threads on 8
+    assert share(1, 4) == (1, 1)
+    assert share(4, 0) == (0, 4)
+
+
+def test_calls_run_at_once_and_results_keep_their_order():
+    running, peak, lock = [0], [0], threading.Lock()
+
+    def call(i):
+        def run(n):
+            with lock:
+                running[0] += 1
+                peak[0] = max(peak[0], running[0])
+            time.sleep(0.05 * (3 - i))  # the first call ends last
+            with lock:
+                running[0] -= 1
+            return (i, n)
+        return run
+
+    assert run_side_by_side([call(i) for i in range(3)], threads=2) == [(0, 1), (1, 1), (2, 1)]
+    assert peak[0] == 2
+    assert run_side_by_side([call(0)], threads=2) == [(0, 2)]
+
+
+def test_a_failure_is_raised_after_every_other_call_has_ended():
+    ended = []
+
+    def fail(n):
+        raise ValueError("bad block")
+
+    def slow(n):
+        time.sleep(0.2)
+        ended.append(True)
+
+    with pytest.raises(ValueError, match="bad block"):
+        run_side_by_side([fail, slow], threads=2)
+    assert ended == [True]
+
+
+def _fake_engine(tmp_path, name, seconds_of_cpu):
+    """An executable that prints its lines slowly and burns CPU (stands in for DP3)."""
+    script = tmp_path / name
+    script.write_text(f"#!{sys.executable}\nimport sys, time\n"
+                      f"for i in range(3):\n    print('{name}', i, flush=True)\n    time.sleep(0.05)\n"
+                      f"t = time.process_time()\nwhile time.process_time() - t < {seconds_of_cpu}:\n    pass\n"
+                      f"sys.exit(int(sys.argv[1]) if len(sys.argv) > 1 else 0)\n")
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_side_by_side_calls_write_whole_outputs_to_the_log_and_their_own_cpu_to_the_ledger(tmp_path, monkeypatch):
+    ledger = tmp_path / "engines.tsv"
+    monkeypatch.setenv(engines.LEDGER_ENV, str(ledger))
+    log = tmp_path / "job.log"
+    a, b = _fake_engine(tmp_path, "alpha", 0.6), _fake_engine(tmp_path, "beta", 0.1)
+    run_side_by_side([lambda n: engines._run([a], log, n), lambda n: engines._run([b], log, n)], threads=2)
+    lines = log.read_text().splitlines()
+    for name in ("alpha", "beta"):
+        first = lines.index(next(line for line in lines if line.startswith("$ ") and line.endswith(name)))
+        assert lines[first + 1:first + 4] == [f"{name} {i}" for i in range(3)]
+    cpu = {row.split("\t")[0]: float(row.split("\t")[1]) for row in ledger.read_text().splitlines()}
+    # Each call's own CPU, not whatever else ended while it ran.
+    assert 0.5 < cpu["alpha"] < 0.9 and 0.05 < cpu["beta"] < 0.4
+
+
+def test_an_engine_failure_names_the_engine_and_shows_its_output(tmp_path):
+    bad = _fake_engine(tmp_path, "gamma", 0.0)
+    with pytest.raises(engines.EngineError, match=r"gamma failed \(exit 3\)") as err:
+        run_side_by_side([lambda n: engines._run([bad, "3"], tmp_path / "job.log", n)] * 2, threads=2)
+    assert "gamma 2" in str(err.value)
+
+
+def test_ledger_labels_say_what_each_call_did():
+    assert engines.call_kind(["/x/DP3.py", "msin=a.ms", "steps=[solve]", "solve.type=ddecal", "numthreads=1"]) == "ddecal j1"
+    assert engines.call_kind(["/x/DP3.py", "msin=a.ms", "shift.type=phaseshift", "avg.type=averager",
+                              "numthreads=2"]) == "phaseshift+averager j2"
+    assert engines.call_kind(["/usr/bin/wsclean", "-j", "2", "-size", "512", "512", "a.ms"]) == "512px j2"
+
+
+def test_background_work_runs_beside_the_step_and_is_waited_for():
+    from factor_cli.side_by_side import Background
+
+    done = []
+    with Background() as later:
+        later.submit(lambda: (time.sleep(0.2), done.append("plot")))
+        done.append("engine")  # the step goes on at once
+    assert done == ["engine", "plot"]
+    with pytest.raises(RuntimeError, match="no image"):
+        with Background() as later:
+            later.submit(lambda: (_ for _ in ()).throw(RuntimeError("no image")))
