@@ -153,8 +153,16 @@ def polygon_mask(vertices_radec: list[tuple[float, float]], image_wcs: WCS, shap
     ra, dec = np.array(vertices_radec).T
     px, py = image_wcs.celestial.wcs_world2pix(ra, dec, 0)
     poly = Polygon(np.column_stack([px, py]))
-    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
-    return shapely.contains_xy(poly, xx.ravel(), yy.ravel()).reshape(shape)
+    # Prepared (edge-indexed) and only over the polygon's bounding box: a facet image of
+    # 3200^2 pixels took 1.3 s per mask with a plain polygon over the whole image.
+    shapely.prepare(poly)
+    mask = np.zeros(shape, dtype=bool)
+    x0, y0 = max(0, int(np.floor(px.min()))), max(0, int(np.floor(py.min())))
+    x1, y1 = min(shape[1], int(np.ceil(px.max())) + 1), min(shape[0], int(np.ceil(py.max())) + 1)
+    if x0 < x1 and y0 < y1:
+        yy, xx = np.mgrid[y0:y1, x0:x1]
+        mask[y0:y1, x0:x1] = shapely.contains_xy(poly, xx.ravel(), yy.ravel()).reshape(yy.shape)
+    return mask
 
 
 def discs_mask(ra_deg: list[float], dec_deg: list[float], radius_arcsec: list[float], image_wcs: WCS,

@@ -76,11 +76,14 @@ def peak(image: str, centre_deg: tuple[float, float] | None = None, radius_deg: 
     return float(np.nanmax(np.abs(data)))
 
 
-def image(ms: list[str], name: str, min_uv_lambda: float, log: Path | None, threads: int) -> str:
+def image(ms: list[str], name: str, min_uv_lambda: float, log: Path | None, threads: int,
+          abs_mem_gb: float | None = None) -> str:
+    """The low-resolution check image; ``abs_mem_gb``: WSClean's share of the job's memory."""
+    mem = ["-abs-mem", f"{abs_mem_gb:.2f}"] if abs_mem_gb else []
     run_wsclean(["-name", name, "-size", str(IMAGE_SIZE), str(IMAGE_SIZE), "-scale", f"{CELL_ARCSEC}asec",
                  "-niter", "10", "-threshold", "0", "-weight", "briggs", "-0.5", "-mgain", "0.8", "-gain", "0.1",
                  "-minuv-l", str(min_uv_lambda), "-maxuv-l", str(MAX_UV_M), "-no-update-model-required",
-                 "-no-dirty", *ms], log=log, threads=threads)
+                 "-no-dirty", *mem, *ms], log=log, threads=threads)
     return f"{name}-image.fits"
 
 

@@ -124,3 +124,20 @@ def test_edge_adjustment_keeps_a_partition_and_clears_sources_or_says_why(dirs, 
             assert len(near) == 1, (name, near)
     again = make_facets(names, list(dra), list(ddec), centre, 2.5, 1.3, avoid=avoid, notes=[])
     assert all(again[n].vertices_radec == facets[n].vertices_radec for n in names)
+
+
+def test_facet_polygon_mask_holds_exactly_the_pixels_inside_also_off_the_image_edge():
+    from shapely.geometry import Point, Polygon
+
+    from factor_cli.facets import polygon_mask
+    from factor_cli.imaging import image_wcs
+
+    wcs = image_wcs((186.0, 51.0), 64, 60.0)
+    for centre in ((32.0, 30.0), (60.0, -5.0)):  # inside; half beyond a corner
+        ang = np.linspace(0.0, 2.0 * np.pi, 8, endpoint=False)
+        pix = np.column_stack([centre[0] + 20 * np.cos(ang), centre[1] + 15 * np.sin(ang)])
+        verts = [tuple(v) for v in wcs.wcs_pix2world(pix, 0)]
+        mask = polygon_mask(verts, wcs, (64, 64))
+        poly = Polygon(np.column_stack(wcs.wcs_world2pix(*np.array(verts).T, 0)))
+        expected = np.array([[poly.contains(Point(x, y)) for x in range(64)] for y in range(64)])
+        assert mask.any() and (mask == expected).all()

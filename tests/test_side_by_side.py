@@ -107,3 +107,14 @@ def test_background_work_runs_beside_the_step_and_is_waited_for():
     with pytest.raises(RuntimeError, match="no image"):
         with Background() as later:
             later.submit(lambda: (_ for _ in ()).throw(RuntimeError("no image")))
+
+
+def test_a_verification_image_asks_wsclean_for_its_share_of_the_memory_only(monkeypatch):
+    from factor_cli import verification
+
+    calls = []
+    monkeypatch.setattr(verification, "run_wsclean", lambda args, log, threads: calls.append(args))
+    verification.image(["a.ms"], "pre", 80.0, None, 1, abs_mem_gb=3.0)
+    verification.image(["a.ms"], "post", 80.0, None, 1)
+    assert calls[0][calls[0].index("-abs-mem") + 1] == "3.00"
+    assert "-abs-mem" not in calls[1]  # no job memory given: WSClean's own default

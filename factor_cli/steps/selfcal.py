@@ -66,7 +66,7 @@ from ..imaging import (
 )
 from ..preaverage import COLUMN as PREAVG_COLUMN
 from ..preaverage import preaverage
-from ..side_by_side import Background, run_side_by_side
+from ..side_by_side import Background, run_side_by_side, share
 from ..skymodel import read_skymodel, write_skymodel
 from .facetdata import prepare, prepare_blocks
 from .state import passed, subtracted
@@ -294,7 +294,10 @@ def verify(p: dict, state: dict, new_model: str, solutions: str, name: str, work
         calls += [lambda n, ms=row[slot], out=pre[-1]: verification.averaged(ms, out, [], {}, v["freqstep"], v["timestep"], log, n),
                   lambda n, ms=row[slot], out=post[-1]: verification.averaged(ms, out, steps, args, v["freqstep"], v["timestep"], log, n)]
     run_side_by_side(calls, threads)
-    images = run_side_by_side([lambda n, kind=kind, ms=ms: verification.image(ms, str(work / f"verify_{kind}"), v["min_uv_lambda"], log, n)
+    mem = wsclean_memory_gb(p)  # the job's WSClean memory, shared by the two images at once
+    mem = mem / share(threads, 2)[0] if mem else None
+    images = run_side_by_side([lambda n, kind=kind, ms=ms: verification.image(ms, str(work / f"verify_{kind}"), v["min_uv_lambda"],
+                                                                              log, n, abs_mem_gb=mem)
                                for kind, ms in (("pre", pre), ("post", post))], threads)
     shutil.copyfile(images[0], out / "verify_pre.fits")
     shutil.copyfile(images[1], out / "verify_post.fits")
