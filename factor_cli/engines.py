@@ -173,27 +173,30 @@ def stop_running() -> None:
                 pass
 
 
+def _captured(cmd: list[str], env: dict[str, str], folder: Path | None = None,
+              header: str = "") -> tuple[subprocess.Popen, float, str]:
+    """Run ``cmd`` with its output in a temporary file (in ``folder``); the process, its CPU
+    time and ``header`` + its output."""
+    with tempfile.TemporaryFile("w+", dir=folder) as out:
+        out.write(header)
+        out.flush()
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+        cpu = _wait(proc)
+        out.seek(0)
+        return proc, cpu, out.read()
+
+
 def _run(cmd: list[str], log: Path | None, threads: int | None) -> None:
     import time
 
     env = engine_environment(threads=threads)
     start, start_epoch = time.monotonic(), time.time()
     if log is None:
-        with tempfile.TemporaryFile("w+") as out:
-            proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
-            cpu = _wait(proc)
-            out.seek(0)
-            output = out.read()
+        proc, cpu, output = _captured(cmd, env)
     elif in_worker():
         # Side by side with other calls: the output goes to the job's log whole, at the end.
         log.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile("w+", dir=log.parent) as out:
-            out.write("$ " + " ".join(cmd) + "\n")
-            out.flush()
-            proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
-            cpu = _wait(proc)
-            out.seek(0)
-            output = out.read()
+        proc, cpu, output = _captured(cmd, env, folder=log.parent, header="$ " + " ".join(cmd) + "\n")
         with _lock, open(log, "a") as fh:
             fh.write(output)
         output = output[-4000:]
