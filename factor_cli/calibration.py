@@ -24,7 +24,7 @@ import numpy as np
 
 from .engines import run_dp3
 from .amplitudes import smooth
-from .h5parm import SolutionTable, read_soltab, write_h5parm
+from .h5parm import SolutionTable, read_antennas, read_directions, read_soltab, soltab_names, write_h5parm
 from .skymodel import read_skymodel
 
 
@@ -41,9 +41,10 @@ class SolverSettings:
 
 def solve(ms: str, h5: str, mode: str, solint: int, nchan: int, s: SolverSettings, data_column: str,
           smoothness_hz: float = 0.0, log: Path | None = None, threads: int = 1,
-          model_columns: tuple[str, ...] = ("MODEL_DATA",)) -> None:
+          model_columns: tuple[str, ...] = ("MODEL_DATA",), time_slots: tuple[int, int] | None = None) -> None:
     """One DDECal solve of ``data_column`` against MODEL_DATA (or several model columns, one
-    direction each, the first the direction of interest)."""
+    direction each, the first the direction of interest); ``time_slots`` (first, number):
+    a piece of the time range only (solve_pieces.py)."""
     args = {
         "msin": ms, "msin.datacolumn": data_column, "msout": ".", "steps": ["solve"],
         "solve.type": "ddecal", "solve.mode": mode, "solve.modeldatacolumns": list(model_columns),
@@ -51,6 +52,8 @@ def solve(ms: str, h5: str, mode: str, solint: int, nchan: int, s: SolverSetting
         "solve.maxiter": s.maxiter, "solve.tolerance": s.tolerance, "solve.stepsize": s.stepsize,
         "solve.propagatesolutions": s.propagatesolutions, "solve.uvlambdamin": s.uvlambdamin,
     }
+    if time_slots is not None:
+        args.update({"msin.starttimeslot": time_slots[0], "msin.ntimes": time_slots[1]})
     if smoothness_hz > 0:
         args["solve.smoothnessconstraint"] = smoothness_hz
     if mode in ("tec", "tecandphase"):
@@ -119,6 +122,13 @@ def _concat(tables: list[SolutionTable], axis_name: str) -> SolutionTable:
     joined = np.take(np.concatenate([t.values for t in tables], axis=axis), order, axis=axis)
     weights = np.take(np.concatenate([t.weights for t in tables], axis=axis), order, axis=axis)
     return SolutionTable(first.name, first.soltype, axes, joined, weights)
+
+
+def merge_in_time(parts: list[str], out: str) -> None:
+    """The solution files of consecutive time pieces of one solve (solve_pieces.py) → the one
+    file the whole solve would have written."""
+    tables = [_concat([read_soltab(part, name) for part in parts], "time") for name in soltab_names(parts[0])]
+    write_h5parm(out, tables, read_antennas(parts[0]), read_directions(parts[0]))
 
 
 def _joined(files: list[list[str]], soltab: str) -> SolutionTable:
@@ -239,11 +249,7 @@ def combine(fast: list[list[str]], slow: list[list[str]], out: str, direction: s
             tables.append(smoothed)
     if preapply:
         _fold_preapply(tables, preapply)
-    import h5py
-
-    with h5py.File(fast[0][0], "r") as fh:
-        ant = fh["sol000/antenna"][:]
-    antennas = {row[0].decode() if isinstance(row[0], bytes) else str(row[0]): np.asarray(row[1]) for row in ant}
+    antennas = read_antennas(fast[0][0])
     directions = {direction: (ra_deg, dec_deg)}
     if peel_direction:
         tables = [_with_direction(t, peel_direction, unnormalised if t.name == "amplitude001" else t.values)

@@ -98,3 +98,33 @@ def read_soltab(path: Path | str, soltab: str, solset: str = "sol000") -> Soluti
             )
         finally:
             h5.close()
+
+
+def soltab_names(path: Path | str, solset: str = "sol000") -> list[str]:
+    import h5py
+
+    with h5py.File(path, "r") as fh:
+        group = fh[solset]
+        return [name for name in group if name not in ("antenna", "source")]
+
+
+def read_antennas(path: Path | str, solset: str = "sol000") -> dict[str, np.ndarray]:
+    """The antenna table: name → ITRF position (m)."""
+    import h5py
+
+    with h5py.File(path, "r") as fh:
+        rows = fh[f"{solset}/antenna"][:]
+    return {_text(row[0]): np.asarray(row[1]) for row in rows}
+
+
+def read_directions(path: Path | str, solset: str = "sol000") -> dict[str, tuple[float, float]]:
+    """The source table: direction name → (RA, Dec) in degrees."""
+    import h5py
+
+    with h5py.File(path, "r") as fh:
+        rows = fh[f"{solset}/source"][:]
+    return {_text(row[0]): (float(np.degrees(row[1][0])), float(np.degrees(row[1][1]))) for row in rows}
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -67,6 +67,7 @@ from ..imaging import (
 from ..preaverage import COLUMN as PREAVG_COLUMN
 from ..preaverage import preaverage
 from ..side_by_side import Background, run_side_by_side, share
+from ..solve_pieces import ms_ntimes, time_pieces
 from ..skymodel import read_skymodel, write_skymodel
 from .facetdata import prepare, prepare_blocks
 from .state import passed, subtracted
@@ -198,11 +199,14 @@ def fast_phases(cal_ms: list[list[str]], p: dict, data_column: str, out_column: 
     solver = cal.SolverSettings(**p["solver"])
     tabs = ["tec000", "phase000"] if p["fast_mode"] == "tecandphase" else ["phase000"]
 
-    def solve_apply(ms: str, h5: str, n: int) -> None:
-        cal.solve(ms, h5, p["fast_mode"], p["solint_fast"], p["nchan_fast"], solver, data_column, log=log, threads=n)
+    def solve(ms: str, h5: str, n: int, slots: tuple[int, int] | None) -> None:
+        cal.solve(ms, h5, p["fast_mode"], p["solint_fast"], p["nchan_fast"], solver, data_column, log=log, threads=n,
+                  time_slots=slots)
+
+    def apply(ms: str, h5: str, n: int) -> None:
         cal.apply(ms, h5, tabs, "DATA", out_column, log=log, threads=n)
 
-    return _per_block(cal_ms, prefix, solve_apply, threads)
+    return _per_block(cal_ms, prefix, solve, apply, p["solint_fast"], threads)
 
 
 def slow_gains(cal_ms: list[list[str]], p: dict, prefix: Path, log: Path, threads: int, apply: bool) -> list[list[str]]:
@@ -212,22 +216,42 @@ def slow_gains(cal_ms: list[list[str]], p: dict, prefix: Path, log: Path, thread
     solver = cal.SolverSettings(**p["solver"])
     solver = replace(solver, maxiter=max(solver.maxiter, 150))
 
-    def solve_apply(ms: str, h5: str, n: int) -> None:
+    def solve(ms: str, h5: str, n: int, slots: tuple[int, int] | None) -> None:
         cal.solve(ms, h5, "scalar", p["solint_slow"], p["nchan_slow"], solver, "CORRECTED_PHASE",
-                  smoothness_hz=p["smoothness_hz"], log=log, threads=n)
-        if apply:
-            cal.add_smoothed_amplitudes(h5, p["spline_smooth2d"])
-            cal.apply(ms, h5, ["amplitude001", "phase000"], "CORRECTED_PHASE", "CORRECTED_DATA", log=log, threads=n)
+                  smoothness_hz=p["smoothness_hz"], log=log, threads=n, time_slots=slots)
 
-    return _per_block(cal_ms, prefix, solve_apply, threads)
+    def smooth_apply(ms: str, h5: str, n: int) -> None:
+        cal.add_smoothed_amplitudes(h5, p["spline_smooth2d"])
+        cal.apply(ms, h5, ["amplitude001", "phase000"], "CORRECTED_PHASE", "CORRECTED_DATA", log=log, threads=n)
+
+    return _per_block(cal_ms, prefix, solve, smooth_apply if apply else None, p["solint_slow"], threads)
 
 
-def _per_block(cal_ms: list[list[str]], prefix: Path, solve_apply, threads: int) -> list[list[str]]:
-    """``solve_apply(ms, h5, threads)`` for every time chunk and TEC block, side by side (each
-    block is solved on its own); the solution files ``<prefix>_t<i>_b<b>.h5`` per chunk and block."""
+def _per_block(cal_ms: list[list[str]], prefix: Path, solve, apply, solint: int, threads: int) -> list[list[str]]:
+    """``solve(ms, h5, threads, time_slots)`` for every time chunk and TEC block (each block
+    is solved on its own), side by side; where there are more threads than blocks, each solve
+    in time pieces side by side (solve_pieces.py), joined into one file; then
+    ``apply(ms, h5, threads)`` (if given) for every block.  The solution files are
+    ``<prefix>_t<i>_b<b>.h5`` per chunk and block."""
     files = [[f"{prefix}_t{i}_b{b}.h5" for b in range(len(row))] for i, row in enumerate(cal_ms)]
-    run_side_by_side([lambda n, ms=ms, h5=h5: solve_apply(ms, h5, n)
-                      for row, names in zip(cal_ms, files) for ms, h5 in zip(row, names)], threads)
+    blocks = [(ms, h5) for row, names in zip(cal_ms, files) for ms, h5 in zip(row, names)]
+    per_block = share(threads, len(blocks))[1]
+    calls, joins = [], []
+    for ms, h5 in blocks:
+        pieces = time_pieces(ms_ntimes(ms), solint, per_block) if per_block > 1 else [None]
+        if len(pieces) == 1:
+            calls.append(lambda n, ms=ms, h5=h5: solve(ms, h5, n, None))
+            continue
+        parts = [f"{h5.removesuffix('.h5')}_p{k}.h5" for k in range(len(pieces))]
+        calls += [lambda n, ms=ms, part=part, slots=slots: solve(ms, part, n, slots) for part, slots in zip(parts, pieces)]
+        joins.append((parts, h5))
+    run_side_by_side(calls, threads)
+    for parts, h5 in joins:
+        cal.merge_in_time(parts, h5)
+        for part in parts:
+            Path(part).unlink()
+    if apply is not None:
+        run_side_by_side([lambda n, ms=ms, h5=h5: apply(ms, h5, n) for ms, h5 in blocks], threads)
     return files
 
 
