@@ -150,10 +150,7 @@ def _smoothed(table: SolutionTable, spline: bool, normalise: bool = True) -> np.
 
 
 def has_soltab(h5: str, soltab: str) -> bool:
-    import h5py
-
-    with h5py.File(h5, "r") as fh:
-        return soltab in fh["sol000"]
+    return soltab in soltab_names(h5)
 
 
 def _on_axes(table: SolutionTable, axes: dict[str, np.ndarray]) -> np.ndarray:
@@ -273,10 +270,8 @@ APPLY_ORDER = ["tec000", "phase000", "amplitude001", "phase001"]
 def correction_soltabs(h5: str) -> list[str]:
     """The soltabs applied from a combined solution file (amplitude000, the raw slow
     amplitudes, is kept for inspection only)."""
-    import h5py
-
-    with h5py.File(h5, "r") as fh:
-        return [t for t in APPLY_ORDER if t in fh["sol000"]]
+    present = soltab_names(h5)
+    return [t for t in APPLY_ORDER if t in present]
 
 
 def add_smoothed_amplitudes(h5: str, spline: bool = True, normalise: bool = True) -> None:

@@ -101,11 +101,12 @@ def read_soltab(path: Path | str, soltab: str, solset: str = "sol000") -> Soluti
 
 
 def soltab_names(path: Path | str, solset: str = "sol000") -> list[str]:
+    """The soltabs of ``solset`` (its groups; the antenna and source tables are datasets)."""
     import h5py
 
     with h5py.File(path, "r") as fh:
         group = fh[solset]
-        return [name for name in group if name not in ("antenna", "source")]
+        return [name for name in group if isinstance(group[name], h5py.Group)]
 
 
 def read_antennas(path: Path | str, solset: str = "sol000") -> dict[str, np.ndarray]:

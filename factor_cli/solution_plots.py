@@ -11,7 +11,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.stats import mad_std
 
-from .h5parm import read_soltab
+from .h5parm import read_soltab, soltab_names
 
 UNITS = {"tec": "TECU", "phase": "rad", "amplitude": ""}
 
@@ -43,13 +43,9 @@ def selfcal_images(paths: list[Path]) -> list[Path]:
 def solutions(h5: str, prefix: Path) -> list[Path]:
     """``<prefix>_<soltab>.png``: each soltab against time, a panel per station, a line per
     frequency (channel or TEC block)."""
-    import h5py
-
     plt = _pyplot()
-    with h5py.File(h5, "r") as fh:
-        names = [k for k in fh["sol000"] if isinstance(fh["sol000"][k], h5py.Group)]
     written = []
-    for name in sorted(names):
+    for name in sorted(soltab_names(h5)):
         table = read_soltab(h5, name)
         axes = list(table.axes)
         values = np.moveaxis(table.values, [axes.index("time"), axes.index("ant")], [0, 1])
