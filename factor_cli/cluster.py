@@ -11,11 +11,14 @@ snakemake-executor-plugin-cluster-generic, with submit commands built here so th
 values reach them only shell-quoted).
 
 Per rule (``rule_resources``):
-  facetselfcal, facetimage   threads ncpu/ndir_per_node, memory node/ndir_per_node, WSClean gets
+  facetselfcal               threads ncpu/ndir_per_node, memory node/ndir_per_node, WSClean gets
                              ``wsclean_fmem`` of that memory (``-abs-mem``), never the node's
+  facetdata, facetimage      ``nimage_per_node`` side by side (default 2 × ndir_per_node): each
+                             ncpu/nimage_per_node threads and that share of the memory; when the
+                             jobs do not fill whole rounds, the largest share a node among
+                             themselves (``side_by_side_threads``)
   chunk, facetsub            threads ncpu/nthread_io, memory node/nthread_io (DP3 only)
   skymodels, fieldmosaic     one thread; fieldmosaic the selfcal share of memory
-  facetdata                  (several imaging parameter sets) what facetimage asks
   runtime                    from the data a job reads (``RUNTIME_MODEL``), times ``SAFETY``;
                              a retried job (``retries``) gets ``attempt`` times the runtime and
                              memory (at most the node's)
@@ -44,9 +47,10 @@ KEYWORDS = {"local": ("local", None), "localhost": ("local", None), "slurm": ("s
             "generic": ("generic", None)}
 SCHEDULER_ONLY = ("partition", "account", "max_jobs")
 
-HEAVY = ("facetselfcal", "facetimage")     # one per direction sharing a node
+HEAVY = ("facetselfcal", "facetdata", "facetimage")     # WSClean or many DP3 calls per direction
+IMAGE_STAGE = ("facetdata", "facetimage")  # independent per direction once the field is subtracted
 IO_BOUND = ("chunk", "facetsub")           # nthread_io of them per node
-RULES = ("chunk", "skymodels", "facetselfcal", "facetsub", "facetimage", "fieldmosaic")
+RULES = ("chunk", "skymodels", "facetselfcal", "facetsub", "facetdata", "facetimage", "fieldmosaic")
 # Runtime model per rule: (fixed minutes, CPU-core minutes per GB of visibilities the job
 # reads).  facetselfcal from two sizes on 2 cores: tiny (0.004 GB, 1 min) and small (0.17 GB,
 # 4-7.5 min per direction); facetsub and chunk from small (1.6 and 0.3 core-min/GB), rounded
@@ -56,6 +60,7 @@ RUNTIME_MODEL = {
     "skymodels": (2.0, 0.0),
     "facetselfcal": (2.0, 80.0),
     "facetsub": (1.0, 2.0),
+    "facetdata": (2.0, 40.0),
     "facetimage": (2.0, 40.0),
     "fieldmosaic": (5.0, 0.0),
 }
@@ -96,7 +101,7 @@ def check_cluster(c: dict) -> tuple[str, str] | None:
             if c[key] is None:
                 return key, "required with cluster_type = generic (the node size cannot be asked of the scheduler)"
     if c["ncpu"] is not None:
-        for key in ("ndir_per_node", "nthread_io"):
+        for key in ("ndir_per_node", "nimage_per_node", "nthread_io"):
             if c[key] is not None and c[key] > c["ncpu"]:
                 return key, f"{c[key]} jobs per node but ncpu = {c['ncpu']}"
     if c["dir_local_selfcal"] is None:
@@ -106,6 +111,8 @@ def check_cluster(c: dict) -> tuple[str, str] | None:
             path = c[key]
             if path is not None and not (Path(path).is_dir() and os.access(path, os.W_OK)):
                 return key, f"'{path}' is not a writable folder"
+    if c["nimage_per_node"] is None:
+        c["nimage_per_node"] = 2 * c["ndir_per_node"] if c["ncpu"] is None else min(2 * c["ndir_per_node"], c["ncpu"])
     if c["retries"] is None:
         c["retries"] = 0 if kind == "local" else 1
     if kind != "local" and c["max_jobs"] is None:
@@ -152,29 +159,60 @@ def _sinfo_node(partition: str | None) -> tuple[int, int]:
     return min(s[0] for s in sizes), min(s[1] for s in sizes)
 
 
-def rule_resources(c: dict, ncpu: int, mem_mb: int, job_gb: dict[str, float]) -> dict[str, dict]:
+def rule_resources(c: dict, ncpu: int, mem_mb: int, job_gb: dict[str, float],
+                   image_jobs: dict[str, dict[str, float]] | None = None) -> dict[str, dict]:
     """Threads, memory (MB), runtime (minutes) and scratch folder of each rule's jobs, for
-    jobs reading ``job_gb[rule]`` GB of visibilities."""
+    jobs reading ``job_gb[rule]`` GB of visibilities.  ``image_jobs[rule]`` (facetdata,
+    facetimage) gives each job's relative size (its key: the job's wildcards joined by '/'),
+    for the per-job threads in ``by_job``."""
     share_dir = c["ndir_per_node"]
+    share_img = max(1, min(c["nimage_per_node"] or 2 * share_dir, ncpu))
     share_io = c["nthread_io"] or math.ceil(math.sqrt(ncpu))
     out = {}
     for rule in RULES:
+        share = share_img if rule in IMAGE_STAGE else share_dir
         if rule in HEAVY:
-            threads, mem = max(1, ncpu // share_dir), mem_mb // share_dir
+            threads, mem = max(1, ncpu // share), mem_mb // share
         elif rule in IO_BOUND:
             threads, mem = max(1, ncpu // share_io), mem_mb // share_io
         elif rule == "fieldmosaic":
             threads, mem = 1, mem_mb // share_dir
         else:
             threads, mem = 1, min(2000, mem_mb)
-        fixed, per_gb = RUNTIME_MODEL[rule]
-        runtime = max(MIN_RUNTIME_MIN, math.ceil(SAFETY * (fixed + per_gb * job_gb.get(rule, 0.0) / threads)))
-        scratch = c["dir_local_selfcal"] if rule == "facetselfcal" else c["dir_local"] if rule in ("facetsub", "facetimage") else None
-        out[rule] = {"threads": threads, "mem_mb": int(mem), "runtime": runtime,
-                     "wsclean_mem_mb": int(mem * c["wsclean_fmem"]) if rule in HEAVY else 0,
-                     "scratch": scratch or ""}
+        scratch = c["dir_local_selfcal"] if rule == "facetselfcal" else c["dir_local"] if rule in ("facetsub", *IMAGE_STAGE) else None
+        out[rule] = _job(c, rule, threads, mem, job_gb.get(rule, 0.0), scratch)
+        if rule in IMAGE_STAGE and image_jobs and image_jobs.get(rule):
+            per_job = side_by_side_threads(image_jobs[rule], ncpu, share_img)
+            out[rule]["by_job"] = {key: _job(c, rule, t, mem_mb * t // ncpu, job_gb.get(rule, 0.0), scratch)
+                                   for key, t in per_job.items()}
     out["node"] = {"ncpu": ncpu, "mem_mb": int(mem_mb)}
     return out
+
+
+def _job(c: dict, rule: str, threads: int, mem: int, gb: float, scratch: str | None) -> dict:
+    fixed, per_gb = RUNTIME_MODEL[rule]
+    runtime = max(MIN_RUNTIME_MIN, math.ceil(SAFETY * (fixed + per_gb * gb / threads)))
+    return {"threads": threads, "mem_mb": int(mem), "runtime": runtime,
+            "wsclean_mem_mb": int(mem * c["wsclean_fmem"]) if rule in HEAVY else 0,
+            "scratch": scratch or ""}
+
+
+def side_by_side_threads(sizes: dict[str, float], ncpu: int, per_node: int) -> dict[str, int]:
+    """Threads of each of a stage's independent jobs (key → relative size), run ``per_node``
+    at a time on a node of ``ncpu`` cores.
+
+    A WSClean facet image fills two threads only ~1.5-fold (issue 8's per-call measurements),
+    so the facet images run side by side on fewer threads each rather than one after another
+    on all of them.  When the jobs do not make whole rounds of ``per_node``, the
+    ``len(sizes) % per_node`` largest get the node's cores between them instead: otherwise one
+    job of the last round would run alone on a fraction of the node."""
+    k = max(1, min(per_node, ncpu))
+    threads = {key: max(1, ncpu // k) for key in sizes}
+    rest = len(sizes) % k
+    if rest:
+        for key in sorted(sizes, key=lambda key: (-sizes[key], key))[:rest]:
+            threads[key] = max(1, ncpu // rest)
+    return threads
 
 
 def retry_scaled(value: int, attempt: int, cap: int | None = None) -> int:

@@ -183,6 +183,8 @@ SECTIONS: dict[str, dict[str, Key]] = {
         "wsclean_fmem": Key("float", 0.9, check=lambda v: None if 0 < v <= 1 else "must be in (0, 1]"),
         "fmem": Key("float", alias_of="wsclean_fmem"),
         "ndir_per_node": Key("int", 1, check=_at_least(1)),
+        # Beyond Factor: facet images side by side (default 2 × ndir_per_node; cluster.py).
+        "nimage_per_node": Key("int", check=_at_least(1)),
         "dir_local": Key("path"),
         "dir_local_selfcal": Key("path"),
         # Beyond Factor: what a scheduler needs (cluster.py).

@@ -137,7 +137,7 @@ def prepare(parset: str) -> tuple[dict, dict, dict]:
         raise ParsetError(f"{settings['parset_file']}: {err}") from None
     directions, selected = _directions(settings, bands)
     plan = build_plan(settings, directions, bands, ncpu)
-    plan["resources"] = rule_resources(settings["cluster"], ncpu, mem_mb, _job_gb(plan))
+    plan["resources"] = rule_resources(settings["cluster"], ncpu, mem_mb, _job_gb(plan), _image_jobs(plan))
     return settings, plan, {"ncpu": ncpu, "mem_mb": mem_mb, "selected": selected,
                             "profile": profile(settings["cluster"], ncpu, mem_mb, _status_command(settings["cluster"]))}
 
@@ -155,6 +155,17 @@ def _job_gb(plan: dict) -> dict[str, float]:
     sizes = [ms_size[c["ms"]] * c["ntimes"] / max(1, ms_times[c["ms"]]) / 1e9 for c in chunks]
     largest, total = max(sizes, default=0.0), sum(sizes)
     return {"chunk": largest, "facetsub": largest, "facetselfcal": total, "facetimage": total}
+
+
+def _image_jobs(plan: dict) -> dict[str, dict[str, float]]:
+    """Relative size of each facetdata and facetimage job (facet width², in pixels for the
+    images), by the job's wildcards joined by '/': which of them get more threads."""
+    steps = plan["steps"]
+    return {
+        "facetdata": {name: e["direction"]["facet"]["width_deg"] ** 2 for name, e in steps["facetdata"].items()},
+        "facetimage": {f"{op}/{name}": (e["direction"]["facet"]["width_deg"] * 3600.0 / e["cellsize_arcsec"]) ** 2
+                       for op, entries in steps["facetimage"].items() for name, e in entries.items()},
+    }
 
 
 def directions_path(settings: dict) -> str:

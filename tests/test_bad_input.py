@@ -166,6 +166,7 @@ CASES = {
     "generic without a scheduler": (parset(PARSET + "[cluster]\ncluster_type = generic\nncpu = 4\n"
                                            "mem_per_node_gb = 16\n"), "generic_scheduler"),
     "more directions per node than CPUs": (parset(PARSET + "[cluster]\nncpu = 2\nndir_per_node = 4\n"), "ndir_per_node"),
+    "more facet images per node than CPUs": (parset(PARSET + "[cluster]\nncpu = 2\nnimage_per_node = 3\n"), "nimage_per_node"),
     "scratch that does not exist": (parset(PARSET + "[cluster]\ndir_local = /nonexistent/scratch\n"), "dir_local"),
 }
 

@@ -17,7 +17,7 @@ from factor_cli.steps.workspace import work_folder
 
 def settings(**over) -> dict:
     c = {"cluster_type": "local", "clusterdesc_file": None, "ncpu": None, "nthread_io": None, "wsclean_fmem": 0.9,
-         "ndir_per_node": 1, "dir_local": None, "dir_local_selfcal": None, "mem_per_node_gb": None,
+         "ndir_per_node": 1, "nimage_per_node": None, "dir_local": None, "dir_local_selfcal": None, "mem_per_node_gb": None,
          "partition": None, "account": None, "max_jobs": None, "generic_scheduler": None, "retries": None}
     c.update(over)
     return c
@@ -35,13 +35,41 @@ def test_node_shares_follow_factor_ndir_per_node_and_nthread_io():
     assert res["facetselfcal"]["threads"] == 12 and res["facetselfcal"]["mem_mb"] == 48 * 1024
     # WSClean gets wsclean_fmem of the job's share, never of the whole node.
     assert res["facetselfcal"]["wsclean_mem_mb"] == int(0.9 * 48 * 1024)
-    assert res["facetimage"]["threads"] == 12
+    # Facet images run twice as many side by side as selfcals (nimage_per_node = 2 × ndir_per_node).
+    assert res["facetimage"]["threads"] == res["facetdata"]["threads"] == 6
+    assert 4 * res["facetimage"]["mem_mb"] <= 96 * 1024
     assert res["facetsub"]["threads"] == 6 and res["facetsub"]["mem_mb"] == 24 * 1024
     assert res["facetsub"]["wsclean_mem_mb"] == 0
     # Jobs sharing a node never ask for more than the node has.
     assert 2 * res["facetselfcal"]["mem_mb"] <= 96 * 1024 and 4 * res["facetsub"]["mem_mb"] <= 96 * 1024
     assert res["skymodels"]["threads"] == 1 and res["fieldmosaic"]["threads"] == 1
     assert res["node"] == {"ncpu": 24, "mem_mb": 96 * 1024}
+
+
+def test_facet_images_fill_whole_rounds_of_the_node():
+    # Two at a time on 2 cores: one thread each; an odd one out (the largest) gets both cores,
+    # so no job of the last round runs alone on half the node.
+    assert cluster.side_by_side_threads({"a": 4.0, "b": 9.0, "c": 1.0, "d": 2.0}, 2, 2) == {"a": 1, "b": 1, "c": 1, "d": 1}
+    assert cluster.side_by_side_threads({"a": 4.0, "b": 9.0, "c": 1.0}, 2, 2) == {"a": 1, "b": 2, "c": 1}
+    assert cluster.side_by_side_threads({"a": 4.0}, 8, 2) == {"a": 8}
+    # Four per 24-core node, seven images: the three largest share the node three ways.
+    t = cluster.side_by_side_threads({f"d{i}": float(i) for i in range(7)}, 24, 4)
+    assert [t[f"d{i}"] for i in range(7)] == [6, 6, 6, 6, 8, 8, 8]
+    assert cluster.side_by_side_threads({"a": 1.0, "b": 1.0}, 2, 1) == {"a": 2, "b": 2}  # Factor's one at a time
+
+
+def test_image_jobs_get_their_share_of_memory_and_time():
+    c = checked(cluster_type="slurm", ncpu=2, mem_per_node_gb=8)
+    assert c["nimage_per_node"] == 2
+    res = cluster.rule_resources(c, 2, 8192, {"facetimage": 1.0, "facetselfcal": 1.0},
+                                 {"facetimage": {"facetimage/dir00": 9.0, "facetimage/dir01": 4.0, "facetimage/dir02": 1.0}})
+    jobs = res["facetimage"]["by_job"]
+    assert {k: j["threads"] for k, j in jobs.items()} == {"facetimage/dir00": 2, "facetimage/dir01": 1, "facetimage/dir02": 1}
+    assert jobs["facetimage/dir01"]["mem_mb"] == 4096 and jobs["facetimage/dir00"]["mem_mb"] == 8192
+    assert jobs["facetimage/dir01"]["wsclean_mem_mb"] == int(0.9 * 4096)
+    assert jobs["facetimage/dir01"]["runtime"] >= jobs["facetimage/dir00"]["runtime"]
+    assert res["facetselfcal"]["threads"] == 2 and "by_job" not in res["facetdata"]
+    assert checked(nimage_per_node=1)["nimage_per_node"] == 1
 
 
 def test_runtime_grows_with_the_data_and_shrinks_with_threads():

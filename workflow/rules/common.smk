@@ -88,17 +88,27 @@ def facetimage_inputs(wc):
     return calibration_inputs(p)
 
 
+def _job_resources(rule, wc):
+    """The job's own resources where they differ per job (facet images side by side)."""
+    r = RESOURCES[rule]
+    if "by_job" not in r:
+        return r
+    return r["by_job"][f"{wc.imageop}/{wc.direction}" if "imageop" in wc.keys() else wc.direction]
+
+
 def threads_of(rule):
+    if "by_job" in RESOURCES[rule]:
+        return lambda wc: _job_resources(rule, wc)["threads"]
     return RESOURCES[rule]["threads"]
 
 
 def job_resources(rule):
     """What one job of ``rule`` asks of a node (factor_cli/cluster.py); a retried job
     (``--retries``) asks for ``attempt`` times the memory (at most the node's) and runtime."""
-    r, node_mb = RESOURCES[rule], RESOURCES["node"]["mem_mb"]
+    node_mb = RESOURCES["node"]["mem_mb"]
     return {
-        "mem_mb": lambda wc, attempt: min(r["mem_mb"] * attempt, node_mb),
-        "runtime": lambda wc, attempt: r["runtime"] * attempt,
-        "wsclean_mem_mb": lambda wc, attempt: min(r["wsclean_mem_mb"] * attempt, node_mb),
-        "scratch": r["scratch"],
+        "mem_mb": lambda wc, attempt: min(_job_resources(rule, wc)["mem_mb"] * attempt, node_mb),
+        "runtime": lambda wc, attempt: _job_resources(rule, wc)["runtime"] * attempt,
+        "wsclean_mem_mb": lambda wc, attempt: min(_job_resources(rule, wc)["wsclean_mem_mb"] * attempt, node_mb),
+        "scratch": RESOURCES[rule]["scratch"],
     }

@@ -12,9 +12,9 @@ rule facetdata:
         "logs/facetdata/{direction}.log",
     benchmark:
         "benchmarks/facetdata/{direction}.tsv"
-    threads: threads_of("facetimage")
+    threads: threads_of("facetdata")
     resources:
-        **job_resources("facetimage"),
+        **job_resources("facetdata"),
     shell:
         "exec factor-step facetimagedata {params.p:q} {log:q} {threads} {resources.wsclean_mem_mb} {resources.scratch:q}"
 
