@@ -10,13 +10,21 @@ from pathlib import Path
 from factor_cli import engines
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from facet_chain import busy_seconds  # noqa: E402
+from facet_chain import busy_seconds, steal_seconds  # noqa: E402
 
 
 def test_busy_time_counts_overlapping_engines_once_and_gaps_not_at_all():
     # two overlapping runs (0-3), a gap, one run containing another (5-6)
     assert busy_seconds([(5.0, 6.0), (0.0, 2.0), (1.0, 3.0), (5.5, 5.7)]) == 4.0
     assert busy_seconds([]) == 0.0
+
+
+def test_steal_is_the_eighth_value_of_the_cpu_line_in_seconds():
+    ticks = __import__("os").sysconf("SC_CLK_TCK")
+    stat = f"cpu  1387380 0 102570 7531577 4616 0 4493 {3 * ticks} 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n"
+    assert steal_seconds(stat) == 3.0
+    assert steal_seconds("cpu  1 2 3 4\n") is None  # an old kernel without the column
+    assert steal_seconds() is None or steal_seconds() >= 0.0
 
 
 def test_ledger_line_has_engine_cpu_wall_and_start(tmp_path, monkeypatch):
