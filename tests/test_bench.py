@@ -3,6 +3,7 @@ gridder every WSClean call uses."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ def test_busy_time_counts_overlapping_engines_once_and_gaps_not_at_all():
 
 
 def test_steal_is_the_eighth_value_of_the_cpu_line_in_seconds():
-    ticks = __import__("os").sysconf("SC_CLK_TCK")
+    ticks = os.sysconf("SC_CLK_TCK")
     stat = f"cpu  1387380 0 102570 7531577 4616 0 4493 {3 * ticks} 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n"
     assert steal_seconds(stat) == 3.0
     assert steal_seconds("cpu  1 2 3 4\n") is None  # an old kernel without the column
