@@ -17,7 +17,7 @@ h5parmpredict/applycal and WSClean find it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,12 +41,10 @@ class SolverSettings:
 
 def solve(ms: str, h5: str, mode: str, solint: int, nchan: int, s: SolverSettings, data_column: str,
           smoothness_hz: float = 0.0, log: Path | None = None, threads: int = 1,
-          model_columns: tuple[str, ...] = ("MODEL_DATA",), time_slots: tuple[int, int] | None = None,
-          reseed_first: bool = True) -> None:
+          model_columns: tuple[str, ...] = ("MODEL_DATA",), time_slots: tuple[int, int] | None = None) -> None:
     """One DDECal solve of ``data_column`` against MODEL_DATA (or several model columns, one
     direction each, the first the direction of interest); ``time_slots`` (first, number):
-    a piece of the time range only (solve_pieces.py).  TEC solves then re-solve their first
-    interval from the second's solution (``reseed_first``, see ``_resolve_first_interval``)."""
+    a piece of the time range only (solve_pieces.py)."""
     args = {
         "msin": ms, "msin.datacolumn": data_column, "msout": ".", "steps": ["solve"],
         "solve.type": "ddecal", "solve.mode": mode, "solve.modeldatacolumns": list(model_columns),
@@ -63,59 +61,6 @@ def solve(ms: str, h5: str, mode: str, solint: int, nchan: int, s: SolverSetting
     if Path(h5).exists():
         Path(h5).unlink()
     run_dp3(args, log=log, threads=threads)
-    if reseed_first and mode in TEC_MODES and s.propagatesolutions:
-        _resolve_first_interval(args, h5, solint, time_slots[0] if time_slots else 0, log, threads)
-
-
-TEC_MODES = ("tec", "tecandphase")
-
-
-def seeded_from_second(values: np.ndarray, time_axis: int) -> np.ndarray:
-    """``values`` with the first solution interval replaced by the second."""
-    out = values.copy()
-    first = [slice(None)] * values.ndim
-    first[time_axis] = 0
-    out[tuple(first)] = np.take(values, 1, axis=time_axis)
-    return out
-
-
-def _resolve_first_interval(args: dict, h5: str, solint: int, start_slot: int, log: Path | None, threads: int) -> None:
-    """Solve the first interval again, starting from the second interval's solution.
-
-    Every other interval starts from its predecessor's solution (``propagatesolutions``); the
-    first starts from zero, and a TEC solve from zero can settle in a wrong TEC/phase
-    ambiguity when the TEC is large (measured on the ``bright`` preset's 300-Jy outlier alone
-    in the noise against its true model: first interval 0.79 rad rms, 2.6 rad on one station,
-    every later one 0.001-0.002; solved again from the second interval's solution: 0.001).
-    The interval is solved on its own (``msin.starttimeslot``/``ntimes``, DP3's
-    ``initialsolutions`` as its start) and its values put back: a seeded solve of the whole
-    range would start every later interval from the re-solved first one instead of from the
-    solutions they have."""
-    tables = [read_soltab(h5, name) for name in soltab_names(h5)]
-    if not tables or any(len(t.axes["time"]) < 2 for t in tables):
-        return
-    seed, first = f"{h5}.seed.h5", f"{h5}.first.h5"
-    antennas, directions = read_antennas(h5), read_directions(h5)
-    try:
-        write_h5parm(seed, [replace(t, values=seeded_from_second(t.values, list(t.axes).index("time"))) for t in tables],
-                     antennas, directions)
-        run_dp3({**args, "msin.starttimeslot": start_slot, "msin.ntimes": solint, "solve.h5parm": first,
-                 "solve.initialsolutions.h5parm": seed,
-                 # the solutions, not the TEC fit's error estimate DDECal writes beside them
-                 "solve.initialsolutions.soltab": [t.name for t in tables if t.soltype != "error"]},
-                log=log, threads=threads)
-        for t in tables:
-            again = read_soltab(first, t.name)
-            k = list(t.axes).index("time")
-            index = [slice(None)] * t.values.ndim
-            index[k] = 0
-            t.values[tuple(index)] = np.take(again.values, 0, axis=k)
-            if t.weights is not None and again.weights is not None:
-                t.weights[tuple(index)] = np.take(again.weights, 0, axis=k)
-        write_h5parm(h5, tables, antennas, directions)
-    finally:
-        for f in (seed, first):
-            Path(f).unlink(missing_ok=True)
 
 
 def predict(ms: str, skymodel: str, out_column: str, operation: str = "replace", data_column: str = "DATA",
