@@ -49,6 +49,28 @@ def wsclean_memory_gb(p: dict) -> float | None:
     return mem_mb / 1024.0 if mem_mb > 0 else None
 
 
+# WSClean pads the image by 1.2 before gridding; a w-gridder holds about two complex-double
+# copies of the padded grid.  Used to check that a further gridder fits the job's memory.
+GRID_PADDING = 1.2
+GRIDDER_BYTES_PER_PIXEL = 32.0
+
+
+def parallel_gridders(channels_out: int, threads: int, size: int, abs_mem_gb: float | None) -> int:
+    """How many output channels WSClean grids at once (``-parallel-gridding``).
+
+    At ``-j 2`` one gridder keeps only ~1.55 of the two cores busy; gridding the output
+    channels side by side gives the same images (to 1e-6 of the peak) 11-13 % faster
+    (measured: a 3200-px facet image with two channels 55.1 -> 48.8 s, a 512-px selfcal image
+    2.5 -> 2.2 s; README "Benchmarks").  Each gridder holds its own padded grid, so no more
+    run at once than fit in half the job's WSClean memory (half of 8 GB without a limit)."""
+    n = max(1, min(channels_out, threads))
+    per_gridder_gb = (GRID_PADDING * size) ** 2 * GRIDDER_BYTES_PER_PIXEL / 1024 ** 3
+    budget_gb = 0.5 * (abs_mem_gb if abs_mem_gb else 8.0)
+    while n > 1 and n * per_gridder_gb > budget_gb:
+        n -= 1
+    return n
+
+
 def optimum_size(n: float, minimum: int = 128) -> int:
     """Smallest even size >= n whose prime factors are all <= 7 (fast FFTs), at least ``minimum``."""
     size = max(minimum, int(np.ceil(n)))
@@ -117,6 +139,9 @@ def wsclean(
         args += ["-fits-mask", fits_mask]
     if s.channels_out > 1:
         args += ["-channels-out", str(s.channels_out), "-join-channels", "-fit-spectral-pol", str(min(3, s.channels_out))]
+        gridders = parallel_gridders(s.channels_out, threads, s.size, s.abs_mem_gb)
+        if gridders > 1 and not s.idg_mode:
+            args += ["-parallel-gridding", str(gridders)]
     if s.taper_arcsec > 0:
         args += ["-taper-gaussian", f"{s.taper_arcsec}asec"]
     if s.multiscale:
