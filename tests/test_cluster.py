@@ -72,6 +72,17 @@ def test_image_jobs_get_their_share_of_memory_and_time():
     assert checked(nimage_per_node=1)["nimage_per_node"] == 1
 
 
+def test_image_jobs_start_largest_first():
+    # The longest job started last would run alone at the end while the rest of the node idles.
+    order = cluster.largest_first({"a": 4.0, "b": 9.0, "c": 1.0, "d": 9.0})
+    assert order == {"a": round(4 / 9, 4), "b": 1.0, "c": round(1 / 9, 4), "d": 1.0}
+    assert all(0 < v <= 1 for v in cluster.largest_first({"x": 1e-9, "y": 1.0}).values())  # below the chain's 10
+    res = cluster.rule_resources(checked(ncpu=2), 2, 8192, {"facetimage": 1.0},
+                                 {"facetimage": {"facetimage/dir00": 1.0, "facetimage/dir01": 4.0}})
+    jobs = res["facetimage"]["by_job"]
+    assert jobs["facetimage/dir01"]["priority"] == 1.0 and jobs["facetimage/dir00"]["priority"] == 0.25
+
+
 def test_runtime_grows_with_the_data_and_shrinks_with_threads():
     c = checked(cluster_type="slurm", ncpu=8, mem_per_node_gb=32)
     small = cluster.rule_resources(c, 8, 32768, {"facetselfcal": 1.0})["facetselfcal"]["runtime"]

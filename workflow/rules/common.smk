@@ -102,6 +102,13 @@ def threads_of(rule):
     return RESOURCES[rule]["threads"]
 
 
+def job_priority(rule):
+    """Independent image jobs start largest first (factor_cli/cluster.py: largest_first)."""
+    if "by_job" not in RESOURCES[rule]:
+        return 0
+    return lambda wc: _job_resources(rule, wc)["priority"]
+
+
 def job_resources(rule):
     """What one job of ``rule`` asks of a node (factor_cli/cluster.py); a retried job
     (``--retries``) asks for ``attempt`` times the memory (at most the node's) and runtime."""

@@ -13,6 +13,7 @@ rule facetdata:
     benchmark:
         "benchmarks/facetdata/{direction}.tsv"
     threads: threads_of("facetdata")
+    priority: job_priority("facetdata")
     resources:
         **job_resources("facetdata"),
     shell:
@@ -34,6 +35,7 @@ rule facetimage:
     benchmark:
         "benchmarks/{imageop}/{direction}.tsv"
     threads: threads_of("facetimage")
+    priority: job_priority("facetimage")
     resources:
         **job_resources("facetimage"),
     shell:
