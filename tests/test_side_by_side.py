@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -118,3 +119,34 @@ def test_a_verification_image_asks_wsclean_for_its_share_of_the_memory_only(monk
     verification.image(["a.ms"], "post", 80.0, None, 1)
     assert calls[0][calls[0].index("-abs-mem") + 1] == "3.00"
     assert "-abs-mem" not in calls[1]  # no job memory given: WSClean's own default
+
+
+def test_verification_averages_before_then_after_each_on_all_threads(monkeypatch, tmp_path):
+    # "pre" is a plain averaging (a fraction of a second), "post" predicts two models: side by
+    # side, "post" ran alone on one thread of two for most of the pair's time.
+    from factor_cli import verification
+    from factor_cli.steps import selfcal
+
+    averaged, imaged = [], []
+    monkeypatch.setattr(selfcal, "replacement", lambda *a: (["add", "sub"], {}))
+    monkeypatch.setattr(verification, "averaged",
+                        lambda ms, out, steps, args, f, t, log, n: averaged.append(("post" if steps else "pre", n)))
+
+    def image(ms, name, uv, log, n, abs_mem_gb=None):
+        imaged.append(n)
+        Path(name + ".fits").write_text("")
+        return name + ".fits"
+
+    monkeypatch.setattr(verification, "image", image)
+    monkeypatch.setattr(verification, "verify", lambda *a, **k: "checked")
+    p = {"verify": {"slot": 0, "freqstep": 1, "timestep": 1, "min_uv_lambda": 80.0, "max_peak_jy": 0.75,
+                    "max_ratio": 4.0}, "residual": [["a.ms"], ["b.ms"]], "direction": {"ra_deg": 0.0, "dec_deg": 0.0}}
+    state = {"models": ["old.skymodel"], "h5": None}
+    work, out = tmp_path / "work", tmp_path / "out"
+    work.mkdir(), out.mkdir()
+    assert selfcal.verify(p, state, "new.skymodel", "new.h5", "dir00", work, out, None, 2) == "checked"
+    assert averaged == [("pre", 1), ("pre", 1), ("post", 1), ("post", 1)]  # two chunks: one thread each
+    averaged.clear()
+    p["residual"] = [["a.ms"]]
+    selfcal.verify(p, state, "new.skymodel", "new.h5", "dir00", work, out, None, 2)
+    assert averaged == [("pre", 2), ("post", 2)] and imaged[-2:] == [1, 1]
