@@ -3,6 +3,7 @@ job's log (one call's output whole, not interleaved) and each call's own CPU in 
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -97,17 +98,27 @@ def test_ledger_labels_say_what_each_call_did():
     assert engines.call_kind(["/usr/bin/wsclean", "-j", "2", "-size", "512", "512", "a.ms"]) == "512px j2"
 
 
-def test_background_work_runs_beside_the_step_and_is_waited_for():
+def _slow_write(path: str) -> None:
+    time.sleep(0.5)
+    Path(path).write_text(f"{os.getpid()} {os.nice(0)}")
+
+
+def _no_image(path: str) -> None:
+    raise RuntimeError(f"no image {path}")
+
+
+def test_background_work_runs_beside_the_step_niced_in_its_own_process_and_is_waited_for(tmp_path):
     from factor_cli.side_by_side import Background
 
-    done = []
+    out = tmp_path / "plot.txt"
     with Background() as later:
-        later.submit(lambda: (time.sleep(0.2), done.append("plot")))
-        done.append("engine")  # the step goes on at once
-    assert done == ["engine", "plot"]
-    with pytest.raises(RuntimeError, match="no image"):
+        later.submit(_slow_write, str(out))
+        assert not out.exists()  # the step goes on at once
+    pid, nice = out.read_text().split()
+    assert int(pid) != os.getpid() and int(nice) >= min(19, os.nice(0) + 19)
+    with pytest.raises(RuntimeError, match="no image x.fits"):
         with Background() as later:
-            later.submit(lambda: (_ for _ in ()).throw(RuntimeError("no image")))
+            later.submit(_no_image, "x.fits")
 
 
 def test_a_verification_image_asks_wsclean_for_its_share_of_the_memory_only(monkeypatch):
