@@ -96,17 +96,20 @@ def _job_resources(rule, wc):
     return r["by_job"][f"{wc.imageop}/{wc.direction}" if "imageop" in wc.keys() else wc.direction]
 
 
-def threads_of(rule):
+def _per_job(rule, key, default):
+    """``key`` of each job's own resources where the rule has them per job, else ``default``."""
     if "by_job" in RESOURCES[rule]:
-        return lambda wc: _job_resources(rule, wc)["threads"]
-    return RESOURCES[rule]["threads"]
+        return lambda wc: _job_resources(rule, wc)[key]
+    return default
+
+
+def threads_of(rule):
+    return _per_job(rule, "threads", RESOURCES[rule]["threads"])
 
 
 def job_priority(rule):
     """Independent image jobs start largest first (factor_cli/cluster.py: largest_first)."""
-    if "by_job" not in RESOURCES[rule]:
-        return 0
-    return lambda wc: _job_resources(rule, wc)["priority"]
+    return _per_job(rule, "priority", 0)
 
 
 def job_resources(rule):
