@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 
 from .engines import run_dp3
-from .amplitudes import smooth
 from .h5parm import SolutionTable, read_antennas, read_directions, read_soltab, soltab_names, write_h5parm
 from .skymodel import read_skymodel
 
@@ -144,6 +143,10 @@ def _neutral(table: SolutionTable) -> np.ndarray:
 
 def _smoothed(table: SolutionTable, spline: bool, normalise: bool = True) -> np.ndarray:
     """Smoothed (normalised) amplitudes of ``table`` (flagged solutions ignored, then filled)."""
+    # Imported here: scipy's splines and filters take half a second to import, paid at every
+    # job start (facetsub, facet data) that only predicts or applies.
+    from .amplitudes import smooth
+
     bad = _neutral(table)
     return smooth(np.where(bad, np.nan, table.values), np.where(bad, 0.0, table.weights), list(table.axes), spline=spline,
                   normalise=normalise)
