@@ -197,14 +197,8 @@ def _run(cmd: list[str], log: Path | None, threads: int | None) -> None:
         # Side by side with other calls: the output goes to the job's log whole, at the end.
         log.parent.mkdir(parents=True, exist_ok=True)
         proc, cpu, output = _captured(cmd, env, folder=log.parent, header="$ " + " ".join(cmd) + "\n")
-        # One append of the whole output: atomic against the other processes of the job
-        # (the background process's engines) writing to the same log.
-        with _lock:
-            fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                os.write(fd, output.encode())
-            finally:
-                os.close(fd)
+        with _lock, open(log, "a") as fh:
+            fh.write(output)
         output = output[-4000:]
     else:
         log.parent.mkdir(parents=True, exist_ok=True)

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import signal
 import threading
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Callable, Sequence, TypeVar
 
 T = TypeVar("T")
@@ -24,9 +23,8 @@ _worker = threading.local()
 
 
 def in_worker() -> bool:
-    """True inside a call started by ``run_side_by_side`` or in the background process (its
-    engine output is written to the job's log whole when it ends, so calls running at the same
-    time do not interleave there)."""
+    """True inside a call started by ``run_side_by_side`` (its engine output is written to the
+    job's log whole when it ends, so side-by-side calls do not interleave there)."""
     return getattr(_worker, "active", False)
 
 
@@ -71,53 +69,35 @@ def run_side_by_side(calls: Sequence[Callable[[int], T]], threads: int) -> list[
     return [f.result() for f in futures]
 
 
-def _background_worker() -> None:
-    """Initialiser of the background process: lowest priority; its engine output goes to the
-    log whole (as side-by-side calls); SIGTERM unwinds like in the step, stopping its engine."""
+def _lower_priority() -> None:
     os.nice(19)
-    _worker.active = True
-
-    def terminated(signum, frame):
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, terminated)
 
 
 class Background:
-    """Work that the step's chain of engine calls does not wait for, done beside it instead of
-    between its calls: the PNG plots, and the verification's image of the residual before the
-    replacement (it only needs the job's input).  In one process of its own at the lowest CPU
-    priority: as a thread of the step it held the step's interpreter lock, so the Python between
-    two engine calls (facet masks, image statistics) waited for it, and it took CPU from the
-    engines (measured on small: the solution plots, 3.9 s of CPU, delayed the facet image after
-    them by 2.1 s).  Niced, it uses what the engines leave of the cores (none of them fills two).
-    One process, so matplotlib is never used from two threads at once.  Submitted work must be
-    picklable (module-level functions, paths).  Leaving the block waits for the work and raises
-    its first failure; leaving it on an error stops the background engine."""
+    """Python work that nothing in the step waits for (the PNG plots), done beside the step's
+    engine calls instead of between them.  In one process of its own at the lowest CPU priority:
+    as a thread of the step it held the step's interpreter lock, so the Python between two
+    engine calls (facet masks, image statistics) waited for it, and it took CPU from the engines
+    (measured on small: the solution plots, 3.9 s of CPU, delayed the facet image after them by
+    2.1 s).  Niced, it uses what the engines leave of the cores.  One process, so matplotlib
+    is never used from two threads at once.  Submitted work must be picklable (module-level
+    functions, paths).  Leaving the block waits for the work and raises its first failure."""
 
     def __enter__(self) -> "Background":
         # Forked at once, while the step has no other thread yet (a fork copies only the
         # calling thread; spawning instead would import the step's main module again).
         self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"),
-                                         initializer=_background_worker)
-        self._pid = self._pool.submit(os.getpid).result()
-        self._futures: list[Future] = []
+                                         initializer=_lower_priority)
+        self._pool.submit(os.getpid).result()
+        self._futures: list = []
         return self
 
-    def submit(self, fn: Callable[..., T], *args) -> "Future[T]":
-        future = self._pool.submit(fn, *args)
-        self._futures.append(future)
-        return future
+    def submit(self, fn: Callable[..., object], *args) -> None:
+        self._futures.append(self._pool.submit(fn, *args))
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:  # the step failed or is stopped: end the background work now
-            for f in self._futures:
-                f.cancel()
-            try:
-                os.kill(self._pid, signal.SIGTERM)  # its engine is killed, not left writing into the work folder
-            except ProcessLookupError:
-                pass
-            self._pool.shutdown(wait=True, cancel_futures=True)
+        if exc_type is not None:  # the step failed or is stopped: draw nothing more
+            self._pool.shutdown(wait=False, cancel_futures=True)
             return
         self._pool.shutdown(wait=True)
         for f in self._futures:

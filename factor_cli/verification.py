@@ -87,15 +87,6 @@ def image(ms: list[str], name: str, min_uv_lambda: float, log: Path | None, thre
     return f"{name}-image.fits"
 
 
-def residual_image(chunks: list[tuple[str, str]], name: str, freqstep: int, timestep: int, min_uv_lambda: float,
-                   log: Path | None, threads: int, abs_mem_gb: float | None = None) -> str:
-    """The check image of residual data as they are: each ``(ms_in, ms_out)`` averaged, then
-    imaged together (the "pre" image, made in the background while the selfcal runs)."""
-    for ms_in, ms_out in chunks:
-        averaged(ms_in, ms_out, [], {}, freqstep, timestep, log, threads)
-    return image([ms_out for _, ms_out in chunks], name, min_uv_lambda, log, threads, abs_mem_gb=abs_mem_gb)
-
-
 def verify(pre_image: str, post_image: str, max_peak_jy: float, max_ratio: float,
            local: tuple[float, float] | None = None) -> Verification:
     """Factor's test on the whole images, or (``local``: a peeled source's position) near it."""

@@ -7,7 +7,6 @@ import os
 import sys
 import threading
 import time
-from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -133,72 +132,32 @@ def test_a_verification_image_asks_wsclean_for_its_share_of_the_memory_only(monk
     assert "-abs-mem" not in calls[1]  # no job memory given: WSClean's own default
 
 
-def test_verification_images_the_residual_before_in_the_background_and_after_on_all_threads(monkeypatch, tmp_path):
-    # The "before" image needs only the job's input: submitted at the job's start to the niced
-    # background process (one thread, half the WSClean memory); at the end only the "after"
-    # averaging (two predicts) and image run, each on all the job's threads.
+def test_verification_averages_before_then_after_each_on_all_threads(monkeypatch, tmp_path):
+    # "pre" is a plain averaging (a fraction of a second), "post" predicts two models: side by
+    # side, "post" ran alone on one thread of two for most of the pair's time.
     from factor_cli import verification
     from factor_cli.steps import selfcal
 
-    averaged, imaged, submitted, plotted = [], [], [], []
+    averaged, imaged = [], []
     monkeypatch.setattr(selfcal, "replacement", lambda *a: (["add", "sub"], {}))
     monkeypatch.setattr(verification, "averaged",
-                        lambda ms, out, steps, args, f, t, log, n: averaged.append((ms, out, "post" if steps else "pre", n)))
+                        lambda ms, out, steps, args, f, t, log, n: averaged.append(("post" if steps else "pre", n)))
 
     def image(ms, name, uv, log, n, abs_mem_gb=None):
-        imaged.append((ms, n, abs_mem_gb))
-        Path(name + "-image.fits").write_text(name)
-        return name + "-image.fits"
+        imaged.append(n)
+        Path(name + ".fits").write_text("")
+        return name + ".fits"
 
     monkeypatch.setattr(verification, "image", image)
-    monkeypatch.setattr(verification, "verify", lambda pre, post, *a, **k: (Path(pre).read_text(), Path(post).read_text()))
-
-    class Later:  # stands in for Background: runs the work when its result is asked for
-        def submit(self, fn, *args):
-            submitted.append((fn, args))
-            if fn is verification.residual_image:
-                future = Future()
-                future.set_result(fn(*args))
-                return future
-            plotted.extend(args[0])
-
-    p = {"verify": {"slot": 1, "freqstep": 1, "timestep": 1, "min_uv_lambda": 80.0, "max_peak_jy": 0.75,
-                    "max_ratio": 4.0}, "residual": [["a0.ms", "a1.ms"], ["b0.ms", None]],
-         "direction": {"ra_deg": 0.0, "dec_deg": 0.0}, "wsclean_mem_mb": 4096}
-    state = {"models": [None, "old.skymodel"], "h5": None}
+    monkeypatch.setattr(verification, "verify", lambda *a, **k: "checked")
+    p = {"verify": {"slot": 0, "freqstep": 1, "timestep": 1, "min_uv_lambda": 80.0, "max_peak_jy": 0.75,
+                    "max_ratio": 4.0}, "residual": [["a.ms"], ["b.ms"]], "direction": {"ra_deg": 0.0, "dec_deg": 0.0}}
+    state = {"models": ["old.skymodel"], "h5": None}
     work, out = tmp_path / "work", tmp_path / "out"
     work.mkdir(), out.mkdir()
-    pre = selfcal.start_verify_pre(p, work, None, Later())
-    assert averaged == [("a1.ms", str(work / "verify_pre_t0.ms"), "pre", 1)]  # the middle band of chunks that have it
-    assert imaged == [([str(work / "verify_pre_t0.ms")], 1, 2.0)]
-    averaged.clear(), imaged.clear()
-    p["residual"] = [["a0.ms", "a1.ms"], ["b0.ms", "b1.ms"]]
-    checked = selfcal.verify(p, state, "new.skymodel", "new.h5", "dir00", work, out, None, 2, pre, Later())
-    assert checked == (str(work / "verify_pre"), str(work / "verify_post"))
-    assert averaged == [("a1.ms", str(work / "verify_post_t0.ms"), "post", 1), ("b1.ms", str(work / "verify_post_t1.ms"), "post", 1)]
-    assert imaged == [([str(work / "verify_post_t0.ms"), str(work / "verify_post_t1.ms")], 2, 4.0)]
-    assert (out / "verify_pre.fits").read_text() == str(work / "verify_pre")
-    assert (out / "verify_post.fits").read_text() == str(work / "verify_post")
-    assert plotted == [out / "verify_pre.fits"]  # drawn while the "after" image is made
+    assert selfcal.verify(p, state, "new.skymodel", "new.h5", "dir00", work, out, None, 2) == "checked"
+    assert averaged == [("pre", 1), ("pre", 1), ("post", 1), ("post", 1)]  # two chunks: one thread each
     averaged.clear()
-    p["residual"] = [["a0.ms", "a1.ms"]]
-    selfcal.verify(p, state, "new.skymodel", "new.h5", "dir00", work, out, None, 2, pre, Later())
-    assert averaged == [("a1.ms", str(work / "verify_post_t0.ms"), "post", 2)]
-
-
-def _sleep_then_write(path: str) -> None:
-    time.sleep(60)
-    Path(path).write_text("not stopped")
-
-
-def test_a_failing_step_stops_its_background_work_instead_of_waiting_for_it(tmp_path):
-    from factor_cli.side_by_side import Background
-
-    out = tmp_path / "late.txt"
-    start = time.monotonic()
-    with pytest.raises(RuntimeError, match="the step failed"):
-        with Background() as later:
-            later.submit(_sleep_then_write, str(out))
-            time.sleep(0.5)  # the background process is in its work
-            raise RuntimeError("the step failed")
-    assert time.monotonic() - start < 10 and not out.exists()
+    p["residual"] = [["a.ms"]]
+    selfcal.verify(p, state, "new.skymodel", "new.h5", "dir00", work, out, None, 2)
+    assert averaged == [("pre", 2), ("post", 2)] and imaged[-2:] == [1, 1]

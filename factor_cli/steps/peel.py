@@ -44,15 +44,7 @@ from ..h5parm import read_soltab
 from ..side_by_side import Background, run_side_by_side
 from ..skymodel import read_skymodel, write_skymodel
 from .facetdata import prepare_blocks
-from .selfcal import (
-    calibrator_models,
-    fast_phases,
-    improved_facet_model,
-    imaging_settings,
-    slow_gains,
-    start_verify_pre,
-    verify,
-)
+from .selfcal import calibrator_models, fast_phases, improved_facet_model, imaging_settings, slow_gains, verify
 from .workspace import work_folder
 
 
@@ -84,7 +76,6 @@ def _peel(p: dict, log: Path, out: Path, work: Path, plotting: Background) -> No
     name = d["name"]
     centre = (d["ra_deg"], d["dec_deg"])
     state, cal_models = calibrator_models(p, work)
-    verify_pre = start_verify_pre(p, work, log, plotting)
     cal_ms = prepare_blocks(p["residual"], cal_models, work, "cal", centre, p["freqstep"], 1, state["h5"], None,
                             name, log, threads, blocks=p["tec_blocks"])
     facet_peel = p["operation"] == "facetpeel"
@@ -112,7 +103,7 @@ def _peel(p: dict, log: Path, out: Path, work: Path, plotting: Background) -> No
     else:
         shutil.copyfile(peel_model, model)
 
-    check = verify(p, state, str(model), str(solutions), name, work, out, log, threads, verify_pre, plotting)
+    check = verify(p, state, str(model), str(solutions), name, work, out, log, threads)
     model_flux = float(sum(c.flux_at(p["ref_freq_hz"]) for c in comps))
     summary = {
         "direction": name, "operation": p["operation"], "ok": check.ok, "peel_skymodel": p["peel_skymodel"],
@@ -124,4 +115,4 @@ def _peel(p: dict, log: Path, out: Path, work: Path, plotting: Background) -> No
         "check": "verification (residual peak after the peel <= max_peak_jy and <= max_ratio x before)",
     }
     (out / "selfcal.json").write_text(json.dumps(summary, indent=1))
-    plotting.submit(plots.selfcal_images, [out / "verify_post.fits"] + ([out / "facet_image.fits"] if facet_peel else []))
+    plotting.submit(plots.selfcal_images, [out / "verify_pre.fits", out / "verify_post.fits"] + ([out / "facet_image.fits"] if facet_peel else []))

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
 
@@ -98,7 +97,6 @@ def _selfcal(p: dict, log: Path, out: Path, work: Path, plotting: Background) ->
     centre = (d["ra_deg"], d["dec_deg"])
 
     state, cal_models = calibrator_models(p, work)
-    verify_pre = start_verify_pre(p, work, log, plotting)
     # preapply_first_cal_phases: the first calibrator's phases (TEC, fast and slow phases) are
     # applied before solving, so this direction solves only for what differs from them.
     pre = next((c for c in p.get("preapply", []) if passed(c, p["skip_selfcal_check"])), None)
@@ -179,8 +177,7 @@ def _selfcal(p: dict, log: Path, out: Path, work: Path, plotting: Background) ->
     fcentre = (d["facet"]["ra_deg"], d["facet"]["dec_deg"])
     write_skymodel(out / "facet_model.skymodel", comps, {name: fcentre})
 
-    check = verify(p, state, str(out / "facet_model.skymodel"), str(solutions), name, work, out, log, threads,
-                   verify_pre, plotting)
+    check = verify(p, state, str(out / "facet_model.skymodel"), str(solutions), name, work, out, log, threads)
     dr_ok = bool(np.isfinite(best.rms_jy) and best.dynamic_range >= first.dynamic_range)
     summary = {
         "direction": name, "ok": check.ok and dr_ok, "cycles": cycles, "amplitude_loop": loop, "multires_phase_loop": phase_loop, "cal_imsize": size,
@@ -192,7 +189,7 @@ def _selfcal(p: dict, log: Path, out: Path, work: Path, plotting: Background) ->
                  "and kept selfcal image dynamic range >= first image's",
     }
     (out / "selfcal.json").write_text(json.dumps(summary, indent=1))
-    plotting.submit(plots.selfcal_images, [out / "verify_post.fits"])
+    plotting.submit(plots.selfcal_images, [out / "verify_pre.fits", out / "verify_post.fits"])
 
 
 def fast_phases(cal_ms: list[list[str]], p: dict, data_column: str, out_column: str, prefix: Path,
@@ -305,44 +302,35 @@ def _near_any(comp, others: list, radius_deg: float) -> bool:
     return bool(np.any(np.hypot(x, y) <= radius_deg))
 
 
-def start_verify_pre(p: dict, work: Path, log: Path, background: Background) -> Future[str]:
-    """Factor's verification images the middle band's residual before and after the
-    replacement.  The "before" image only needs the job's input, so it is made in the
-    background (niced, one thread) while the selfcal runs, on the cores its engines leave
-    idle, instead of at the end of the job, where the chain waited for it (measured on small:
-    about 2 s per selfcal job, on the run's critical path)."""
-    v = p["verify"]
-    chunks = [(row[v["slot"]], str(work / f"verify_pre_t{i}.ms")) for i, row in enumerate(p["residual"])
-              if row[v["slot"]] is not None]
-    mem = wsclean_memory_gb(p)
-    # At most half the job's WSClean memory (the 2048-pixel image needs about 0.5 GB, which
-    # the job keeps beside WSClean's share: wsclean_fmem < 1).
-    return background.submit(verification.residual_image, chunks, str(work / "verify_pre"), v["freqstep"], v["timestep"],
-                             v["min_uv_lambda"], log, 1, mem / 2 if mem else None)
-
-
 def verify(p: dict, state: dict, new_model: str, solutions: str, name: str, work: Path, out: Path,
-           log: Path, threads: int, pre: Future[str], plotting: Background) -> verification.Verification:
-    """Factor's verification on the middle band: residual before (``pre``, start_verify_pre)
-    and after the replacement."""
+            log: Path, threads: int) -> verification.Verification:
+    """Factor's verification on the middle band: residual before and after the replacement."""
     v = p["verify"]
     slot = v["slot"]
-    pre_image = pre.result()
-    shutil.copyfile(pre_image, out / "verify_pre.fits")
-    plotting.submit(plots.selfcal_images, [out / "verify_pre.fits"])
+    pre, post = [], []
     steps, args = replacement(state["models"][slot], state["h5"], new_model, solutions, name)
-    post_calls, post = [], []
+    pre_calls, post_calls = [], []
     for i, row in enumerate(p["residual"]):
         if row[slot] is None:
             continue
+        pre.append(str(work / f"verify_pre_t{i}.ms"))
         post.append(str(work / f"verify_post_t{i}.ms"))
+        pre_calls.append(lambda n, ms=row[slot], out=pre[-1]: verification.averaged(ms, out, [], {}, v["freqstep"], v["timestep"], log, n))
         post_calls.append(lambda n, ms=row[slot], out=post[-1]: verification.averaged(ms, out, steps, args, v["freqstep"], v["timestep"], log, n))
+    # The "pre" averaging takes a fraction of a second, the "post" one predicts both models:
+    # side by side, "post" ran alone on one thread for most of the pair's time (measured on
+    # small: 46 core-seconds idle over the run), so each set gets all the threads in turn.
+    run_side_by_side(pre_calls, threads)
     run_side_by_side(post_calls, threads)
-    post_image = verification.image(post, str(work / "verify_post"), v["min_uv_lambda"], log, threads,
-                                    abs_mem_gb=wsclean_memory_gb(p))
-    shutil.copyfile(post_image, out / "verify_post.fits")
+    mem = wsclean_memory_gb(p)  # the job's WSClean memory, shared by the two images at once
+    mem = mem / share(threads, 2)[0] if mem else None
+    images = run_side_by_side([lambda n, kind=kind, ms=ms: verification.image(ms, str(work / f"verify_{kind}"), v["min_uv_lambda"],
+                                                                              log, n, abs_mem_gb=mem)
+                               for kind, ms in (("pre", pre), ("post", post))], threads)
+    shutil.copyfile(images[0], out / "verify_pre.fits")
+    shutil.copyfile(images[1], out / "verify_post.fits")
     local = (p["direction"]["ra_deg"], p["direction"]["dec_deg"]) if v.get("local") else None
-    return verification.verify(pre_image, post_image, v["max_peak_jy"], v["max_ratio"], local=local)
+    return verification.verify(images[0], images[1], v["max_peak_jy"], v["max_ratio"], local=local)
 
 
 def _subtract_into(facet_ms: list[str], comps: list, column_in: str, column_out: str, path: Path,
