@@ -112,18 +112,6 @@ def write_mask(path: Path, mask: np.ndarray, wcs: WCS) -> None:
     fits.PrimaryHDU(mask.astype(np.float32)[None, None], header=header).writeto(path, overwrite=True)
 
 
-# Factor's settings for every selfcal and facet image (factor.md §5.4, §5.7).  Under Briggs
-# weighting a uv cell holding few visibilities gets a large weight; the rank filter caps every
-# weight at 3x its local mean, which keeps such cells from raising the noise.  The RMS map that
-# auto-masking thresholds against is taken over 50 PSFs and never below 0.3x the window's
-# deepest negative, so the threshold rises around a bright source's artefacts instead of
-# cleaning them as sources.  WSClean's defaults (no filter, 25 PSFs, plain RMS) were used
-# before; on a 3200-px facet-model image of `small` the time is the same (54.0 against 53.9 s).
-WEIGHTING_RANK_FILTER = 3
-LOCAL_RMS_WINDOW_PSFS = 50
-LOCAL_RMS_METHOD = "rms-with-min"
-
-
 def wsclean(
     ms_list: list[str],
     name: str,
@@ -138,16 +126,15 @@ def wsclean(
     s = settings
     args = [
         "-name", name, "-size", str(s.size), str(s.size), "-scale", f"{s.scale_arcsec}asec",
-        "-weight", "briggs", str(s.robust), "-weighting-rank-filter", str(WEIGHTING_RANK_FILTER),
-        "-minuv-l", str(s.min_uv_lambda), "-niter", str(s.niter), "-nmiter", str(s.nmiter), "-mgain", str(s.mgain),
+        "-weight", "briggs", str(s.robust), "-minuv-l", str(s.min_uv_lambda),
+        "-niter", str(s.niter), "-nmiter", str(s.nmiter), "-mgain", str(s.mgain),
         "-auto-threshold", str(s.auto_threshold), "-data-column", data_column,
         "-save-source-list", "-no-dirty",
     ]
     if s.size > 2048:
         args += ["-parallel-deconvolution", "1024"]
     if s.auto_mask > 0:
-        args += ["-auto-mask", str(s.auto_mask), "-local-rms", "-local-rms-window", str(LOCAL_RMS_WINDOW_PSFS),
-                 "-local-rms-method", LOCAL_RMS_METHOD]
+        args += ["-auto-mask", str(s.auto_mask), "-local-rms"]
     if fits_mask:
         args += ["-fits-mask", fits_mask]
     if s.channels_out > 1:

@@ -35,12 +35,3 @@ def test_wsclean_is_asked_for_parallel_gridding_only_with_several_channels(monke
     assert args[args.index("-parallel-gridding") + 1] == "2"
     assert "-parallel-gridding" not in _args(monkeypatch, channels_out=1)
     assert "-parallel-gridding" not in _args(monkeypatch, channels_out=2, idg_mode="cpu")
-
-
-def test_images_use_factors_weight_filter_and_local_rms(monkeypatch):
-    args = _args(monkeypatch, auto_mask=3.0)
-    assert args[args.index("-weighting-rank-filter") + 1] == "3"
-    assert args[args.index("-local-rms-window") + 1] == "50"
-    assert args[args.index("-local-rms-method") + 1] == "rms-with-min"
-    without_mask = _args(monkeypatch, auto_mask=0.0)
-    assert "-local-rms" not in without_mask and "-local-rms-window" not in without_mask
