@@ -105,6 +105,10 @@ SECTIONS: dict[str, dict[str, Key]] = {
         "peel_flux_jy": Key("float", 25.0, check=_positive),
         "solve_min_uv_lambda": Key("float", 80.0, check=_at_least(0)),
         "spline_smooth2d": Key("bool", True),
+        # Beyond Factor: the fast (TEC+)phases smoothed along time by a local quadratic fit over
+        # this many seconds (phase_smoothing.py); 0 = as solved (Factor).  Shorter than three
+        # solution intervals: no smoothing.
+        "fast_phase_smoothing_s": Key("float", 0.0, check=_at_least(0)),
         # Factor's default (1000 Jy) never triggers; a full-Jones slow solve is not built yet.
         "solve_all_correlations_flux_jy": Key("float", 1000.0, check=_positive,
                                               unsupported="full-Jones slow solves " + NOT_YET),

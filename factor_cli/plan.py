@@ -36,6 +36,7 @@ from .groups import make_groups, nearest
 from .imaging import baseline_averaging_wavelengths
 from .imagesets import image_sets, reaverage_factors
 from .parset import ParsetError, groupings
+from .phase_smoothing import smoothing_window
 from .skymodel import read_skymodel
 from .target import TARGET_NAME, Target, TargetError, containing_direction, target_of, with_target_direction
 
@@ -274,6 +275,7 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
         flux = fluxes[name]
         preaveraged = flux < cal["preaverage_flux_jy"]
         nchan_avg = nchan // freqstep
+        solint_fast = d.solint_ph or (1 if preaveraged else fast_solint_slots(flux, nbands, timestep_s))
         steps["selfcal"][sid] = {
             "out_dir": stage_dir(name, p), "direction": e, "pass": p,
             "operation": operation(name),
@@ -302,7 +304,8 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
             # Faint calibrators: every slot solved on pre-averaged data (preaverage.py)
             "preaverage_bandwidth_hz": bandwidth_for_peak(0.99, band0.ref_freq_hz, e["cal_size_deg"] / 2, 3 * cell / 3600.0)
             if preaveraged else 0.0,
-            "solint_fast": d.solint_ph or (1 if preaveraged else fast_solint_slots(flux, nbands, timestep_s)),
+            "solint_fast": solint_fast,
+            "fast_smoothing_window": smoothing_window(cal["fast_phase_smoothing_s"], solint_fast * timestep_s),
             # One phase per channel: a TEC of ~1 rad changes the phase by several per cent
             # across a band, too much for one phase per band on bright calibrators.
             "nchan_fast": 1,

@@ -64,6 +64,7 @@ from ..imaging import (
     wsclean,
     wsclean_memory_gb,
 )
+from ..phase_smoothing import smooth_solution_file
 from ..preaverage import COLUMN as PREAVG_COLUMN
 from ..preaverage import preaverage
 from ..side_by_side import Background, run_side_by_side, share
@@ -204,6 +205,7 @@ def fast_phases(cal_ms: list[list[str]], p: dict, data_column: str, out_column: 
                   time_slots=slots)
 
     def apply(ms: str, h5: str, n: int) -> None:
+        smooth_solution_file(h5, p["fast_smoothing_window"])
         cal.apply(ms, h5, tabs, "DATA", out_column, log=log, threads=n)
 
     return _per_block(cal_ms, prefix, solve, apply, p["solint_fast"], threads)

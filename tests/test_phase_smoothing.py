@@ -1,0 +1,104 @@
+"""Smoothing fast (TEC+)phase solutions along time (phase_smoothing.py): the degenerate
+TEC/phase jumps DDECal leaves between intervals must not leak into the smoothed phases."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from factor_cli.calibration import TEC_TO_PHASE
+from factor_cli.h5parm import SolutionTable, read_soltab, write_h5parm
+from factor_cli.phase_smoothing import continuous_phase, smooth_fast_phases, smooth_solution_file, smoothing_window
+
+FREQS = np.array([143e6, 145e6, 147e6, 149e6])
+CENTRE = 146e6
+
+
+def _total(phase, tec, freqs=FREQS):
+    """(time, freq) total phase of (time,) phase and TEC."""
+    return phase[:, None] + TEC_TO_PHASE * tec[:, None] / freqs[None, :]
+
+
+def _degenerate(rng, phase, tec, max_shift=0.1):
+    """The same total phases up to 2π at the centre, as DDECal writes them: TEC moved by up to
+    ``max_shift`` TECU per interval (which changes the phases away from the centre: noise) and
+    the common phase moved to cancel it at the centre frequency, plus whole turns."""
+    shift = rng.uniform(-max_shift, max_shift, len(tec))
+    turns = rng.integers(-3, 4, len(tec))
+    return phase - TEC_TO_PHASE * shift / CENTRE + 2 * np.pi * turns, tec + shift
+
+
+def _wrapped(x):
+    return np.angle(np.exp(1j * x))
+
+
+def test_smoothing_window_counts_odd_intervals():
+    assert smoothing_window(200.0, 40.0) == 5
+    assert smoothing_window(240.0, 40.0) == 5
+    assert smoothing_window(280.0, 40.0) == 7
+    assert smoothing_window(100.0, 40.0) == 0     # two intervals: no smoothing
+    assert smoothing_window(0.0, 40.0) == 0
+    assert smoothing_window(120.0, 40.0) == 3
+
+
+def test_continuous_phase_removes_the_turns_only():
+    rng = np.random.default_rng(1)
+    t = np.arange(60)
+    tec = 0.3 * np.sin(t / 15.0)
+    phase = 0.5 * np.cos(t / 9.0)
+    p_deg, tec_deg = _degenerate(rng, phase, tec)
+    cont = continuous_phase(p_deg, tec_deg, CENTRE)
+    # Same total phase (mod 2π) at every frequency, and continuous at the centre.
+    assert np.allclose(_wrapped(_total(cont, tec_deg) - _total(p_deg, tec_deg)), 0.0, atol=1e-9)
+    centre = cont + TEC_TO_PHASE * tec_deg / CENTRE
+    assert np.max(np.abs(np.diff(centre))) < np.pi
+
+
+def test_smoothing_keeps_a_quadratic_trend_and_lowers_the_noise():
+    rng = np.random.default_rng(2)
+    t = np.arange(90.0)
+    tec_true = 0.05 + 2e-3 * t - 3e-5 * t**2   # ionospheric drift: quadratic over the hour
+    phase_true = 0.2 - 0.01 * t
+    noise = 0.1
+    # Noise in the total phase, as the other directions' leftovers put it there.
+    dtec = noise / 8 * rng.standard_normal(len(t))
+    dphase = noise * rng.standard_normal(len(t))
+    p_solved, tec_solved = _degenerate(rng, phase_true + dphase, tec_true + dtec)
+    p_s, tec_s = smooth_fast_phases(p_solved, tec_solved, CENTRE, 7)
+    truth = _total(phase_true, tec_true)
+    err_before = np.sqrt(np.mean(_wrapped(_total(p_solved, tec_solved) - truth) ** 2))
+    err_after = np.sqrt(np.mean(_wrapped(_total(p_s, tec_s) - truth) ** 2))
+    assert err_after < 0.7 * err_before
+    # Without noise the quadratic trend comes through unchanged (to 2π).
+    p_clean, tec_clean = _degenerate(rng, phase_true, tec_true, max_shift=0.0)
+    p_s, tec_s = smooth_fast_phases(p_clean, tec_clean, CENTRE, 7)
+    assert np.allclose(_wrapped(_total(p_s, tec_s) - truth), 0.0, atol=1e-6)
+
+
+def test_solution_file_smoothed_in_place_flags_kept(tmp_path):
+    rng = np.random.default_rng(3)
+    ntime, nant = 30, 3
+    t = np.arange(ntime, dtype=float)
+    tec_true = 0.1 * np.sin(t / 8.0)[:, None] * np.arange(nant)[None, :]
+    phase_true = np.zeros((ntime, nant))
+    tec_v = tec_true + 0.001 * rng.standard_normal((ntime, nant))
+    phase_v = phase_true + 0.1 * rng.standard_normal((ntime, nant))
+    phase_v[:, 1], tec_v[:, 1] = _degenerate(rng, phase_v[:, 1], tec_v[:, 1])
+    weights = np.ones((ntime, nant, 1, 1))
+    weights[10, 2] = 0.0
+    phase_v[10, 2] = np.nan
+    axes = {"time": 1e9 + 40.0 * t, "ant": np.array(["CS001", "CS002", "RS106"]), "dir": np.array(["dir00"]),
+            "freq": np.array([CENTRE])}
+    h5 = tmp_path / "fast.h5"
+    write_h5parm(h5, [SolutionTable("tec000", "tec", axes, tec_v[..., None, None], weights),
+                      SolutionTable("phase000", "phase", axes, phase_v[..., None, None], weights)],
+                 {a: np.zeros(3) for a in axes["ant"]}, {"dir00": (185.0, 52.0)})
+    smooth_solution_file(str(h5), 5)
+    phase = read_soltab(h5, "phase000")
+    tec = read_soltab(h5, "tec000")
+    assert np.isnan(phase.values[10, 2, 0, 0]) and phase.weights[10, 2, 0, 0] == 0
+    good = np.isfinite(phase_v)
+    for freqs in (FREQS, np.array([CENTRE])):
+        before = _wrapped(_total(phase_v[good], tec_v[good], freqs) - _total(phase_true[good], tec_true[good], freqs))
+        after = _wrapped(_total(phase.values[..., 0, 0][good], tec.values[..., 0, 0][good], freqs)
+                         - _total(phase_true[good], tec_true[good], freqs))
+        assert np.sqrt(np.mean(after**2)) < 0.7 * np.sqrt(np.mean(before**2))
