@@ -7,7 +7,13 @@ import numpy as np
 
 from factor_cli.calibration import TEC_TO_PHASE
 from factor_cli.h5parm import SolutionTable, read_soltab, write_h5parm
-from factor_cli.phase_smoothing import continuous_phase, smooth_fast_phases, smooth_solution_file, smoothing_window
+from factor_cli.phase_smoothing import (
+    continuous_phase,
+    gcv_window,
+    smooth_fast_phases,
+    smooth_solution_file,
+    smoothing_window,
+)
 
 FREQS = np.array([143e6, 145e6, 147e6, 149e6])
 CENTRE = 146e6
@@ -37,7 +43,8 @@ def test_smoothing_window_counts_odd_intervals():
     assert smoothing_window(280.0, 40.0) == 7
     assert smoothing_window(100.0, 40.0) == 0     # two intervals: no smoothing
     assert smoothing_window(0.0, 40.0) == 0
-    assert smoothing_window(120.0, 40.0) == 3
+    assert smoothing_window(120.0, 40.0) == 0     # three: a running mean, not used
+    assert smoothing_window(600.0, 10.0) == 59
 
 
 def test_continuous_phase_removes_the_turns_only():
@@ -63,15 +70,28 @@ def test_smoothing_keeps_a_quadratic_trend_and_lowers_the_noise():
     dtec = noise / 8 * rng.standard_normal(len(t))
     dphase = noise * rng.standard_normal(len(t))
     p_solved, tec_solved = _degenerate(rng, phase_true + dphase, tec_true + dtec)
-    p_s, tec_s = smooth_fast_phases(p_solved, tec_solved, CENTRE, 7)
+    p_s, tec_s, window = smooth_fast_phases(p_solved, tec_solved, CENTRE, 15)
+    assert window >= 7
     truth = _total(phase_true, tec_true)
     err_before = np.sqrt(np.mean(_wrapped(_total(p_solved, tec_solved) - truth) ** 2))
     err_after = np.sqrt(np.mean(_wrapped(_total(p_s, tec_s) - truth) ** 2))
     assert err_after < 0.7 * err_before
     # Without noise the quadratic trend comes through unchanged (to 2π).
     p_clean, tec_clean = _degenerate(rng, phase_true, tec_true, max_shift=0.0)
-    p_s, tec_s = smooth_fast_phases(p_clean, tec_clean, CENTRE, 7)
+    p_s, tec_s, _ = smooth_fast_phases(p_clean, tec_clean, CENTRE, 7)
     assert np.allclose(_wrapped(_total(p_s, tec_s) - truth), 0.0, atol=1e-6)
+
+
+def test_gcv_window_follows_the_signal_against_the_noise():
+    rng = np.random.default_rng(4)
+    t = np.arange(120.0)
+    slow = np.sin(t / 20.0)[:, None] * np.ones((1, 8))
+    fast = np.sin(t / 2.0)[:, None] * np.ones((1, 8))
+    noisy = slow + 0.3 * rng.standard_normal(slow.shape)
+    quiet = fast + 0.01 * rng.standard_normal(fast.shape)
+    assert gcv_window(noisy, 31) >= 11     # slow signal in strong noise: a long window
+    assert gcv_window(quiet, 31) == 5      # fast signal, little noise: the shortest
+    assert gcv_window(noisy[:4], 31) == 0  # shorter than any window
 
 
 def test_solution_file_smoothed_in_place_flags_kept(tmp_path):
@@ -92,7 +112,7 @@ def test_solution_file_smoothed_in_place_flags_kept(tmp_path):
     write_h5parm(h5, [SolutionTable("tec000", "tec", axes, tec_v[..., None, None], weights),
                       SolutionTable("phase000", "phase", axes, phase_v[..., None, None], weights)],
                  {a: np.zeros(3) for a in axes["ant"]}, {"dir00": (185.0, 52.0)})
-    smooth_solution_file(str(h5), 5)
+    assert smooth_solution_file(str(h5), 5) == 5
     phase = read_soltab(h5, "phase000")
     tec = read_soltab(h5, "tec000")
     assert np.isnan(phase.values[10, 2, 0, 0]) and phase.weights[10, 2, 0, 0] == 0
