@@ -33,45 +33,52 @@ def continuous_phase(phase: np.ndarray, tec: np.ndarray | None, freq_hz: float |
     return phase + np.concatenate([first, shift], axis=axis)
 
 
-def savitzky_golay(values: np.ndarray, window: int, axis: int = 0) -> np.ndarray:
-    """Local quadratic fit over ``window`` samples (odd, ≥ 5) along ``axis``; the ends are
-    fitted with the nearest full window, so a quadratic trend is kept to the end.  (A shorter
-    window would be a plain running mean, which flattens the curvature: measured on bright00's
-    solutions it doubled their error.)  Series shorter than the window are returned unchanged."""
+def savitzky_golay(values: np.ndarray, window: int, order: int = 2, axis: int = 0) -> np.ndarray:
+    """Local polynomial fit of ``order`` (2 or 4) over ``window`` samples (odd, > order + 2)
+    along ``axis``; the ends are fitted with the nearest full window, so a trend is kept to the
+    end.  (Three samples would be a plain running mean, which flattens the curvature: measured
+    on bright00's solutions it doubled their error.)  ``window`` 0 or a series shorter than
+    the window: unchanged."""
     from scipy.signal import savgol_filter
 
-    if window < 5 or values.shape[axis] < window:
+    if window == 0 or values.shape[axis] < window:
         return values
-    return savgol_filter(values, window, 2, axis=axis, mode="interp")
+    return savgol_filter(values, window, order, axis=axis, mode="interp")
 
 
-def gcv_window(series: np.ndarray, max_window: int) -> int:
-    """The window (odd, 5 … ``max_window``) with the smallest generalised cross-validation
-    score n·RSS / (n − tr S)² of the quadratic fit, over all columns of ``series`` (time first);
-    0 if none fits.  GCV weighs how far the fit follows the data against how many degrees of
-    freedom it uses, so the window shrinks where the phases change fast for their noise
-    (bright sources) and grows where they are noisy (faint calibrators)."""
+def filters(max_window: int) -> list[tuple[int, int]]:
+    """The candidate (window, order) pairs: quadratic fits over 5 … ``max_window`` intervals and
+    quartic ones over 7 … (less smoothing, less bias where the phases change fast)."""
+    return [(w, o) for w in range(5, max_window + 1, 2) for o in (2, 4) if w >= o + 3]
+
+
+def gcv_filter(series: np.ndarray, max_window: int) -> tuple[int, int]:
+    """The (window, order) with the smallest generalised cross-validation score
+    n·RSS / (n − tr S)² over all columns of ``series`` (time first); (0, 0) if none fits.
+    GCV weighs how closely the fit follows the data against the degrees of freedom it uses, so
+    the smoothing shrinks where the phases change fast for their noise (bright sources, remote
+    stations) and grows where they are noisy (faint calibrators)."""
     n = len(series)
-    best, best_score = 0, np.inf
-    for window in range(5, min(max_window, n) + 1, 2):
-        fit = savitzky_golay(series, window)
-        trace = float(np.trace(savitzky_golay(np.eye(n), window)))
+    best, best_score = (0, 0), np.inf
+    for window, order in filters(min(max_window, n)):
+        fit = savitzky_golay(series, window, order)
+        trace = float(np.trace(savitzky_golay(np.eye(n), window, order)))
         score = n * float(np.mean((series - fit) ** 2)) / (n - trace) ** 2
         if score < best_score:
-            best, best_score = window, score
+            best, best_score = (window, order), score
     return best
 
 
 def smooth_fast_phases(phase: np.ndarray, tec: np.ndarray | None, freq_hz: float | np.ndarray, max_window: int,
-                       axis: int = 0) -> tuple[np.ndarray, np.ndarray | None, int]:
-    """Smoothed (phase, tec, window) along the time ``axis``, the window chosen by
-    ``gcv_window`` on the total phase at ``freq_hz`` (the TEC blocks' centres, broadcast
+                       axis: int = 0) -> tuple[np.ndarray, np.ndarray | None, tuple[int, int]]:
+    """Smoothed (phase, tec, (window, order)) along the time ``axis``, the filter chosen by
+    ``gcv_filter`` on the total phase at ``freq_hz`` (the TEC blocks' centres, broadcast
     against the values) made continuous."""
     cont = continuous_phase(phase, tec, freq_hz, axis)
     total = cont + (TEC_TO_PHASE * tec / freq_hz if tec is not None else 0.0)
-    window = gcv_window(np.moveaxis(total, axis, 0).reshape(total.shape[axis], -1), max_window)
-    smoothed_tec = savitzky_golay(tec, window, axis) if tec is not None else None
-    return savitzky_golay(cont, window, axis), smoothed_tec, window
+    window, order = gcv_filter(np.moveaxis(total, axis, 0).reshape(total.shape[axis], -1), max_window)
+    smoothed_tec = savitzky_golay(tec, window, order, axis) if tec is not None else None
+    return savitzky_golay(cont, window, order, axis), smoothed_tec, (window, order)
 
 
 def _filled(values: np.ndarray, bad: np.ndarray, axis: int) -> np.ndarray:
@@ -86,12 +93,12 @@ def _filled(values: np.ndarray, bad: np.ndarray, axis: int) -> np.ndarray:
     return np.moveaxis(flat.reshape(moved.shape), 0, axis)
 
 
-def smooth_solution_file(h5: str, max_window: int) -> dict[str, int]:
+def smooth_solution_file(h5: str, max_window: int) -> dict[str, tuple[int, int]]:
     """Smooth a DDECal fast-phase file (``tec000`` + ``phase000``, or ``phase000`` alone) in
     place along time, each station with its own window of up to ``max_window`` intervals
     (remote stations' phases change faster than the core's: measured on bright's solutions,
     per-station windows lower the calibrators' errors by another 5-12 %); flagged solutions
-    stay flagged with their values unchanged.  Returns the window per station (0: none)."""
+    stay flagged with their values unchanged.  Returns (window, order) per station ((0, 0): none)."""
     from losoto.h5parm import h5parm
 
     from .h5parm import _quiet, read_soltab, soltab_names
@@ -99,7 +106,7 @@ def smooth_solution_file(h5: str, max_window: int) -> dict[str, int]:
     phase = read_soltab(h5, "phase000")
     stations = [str(a) for a in phase.axes["ant"]]
     if max_window < 5:
-        return dict.fromkeys(stations, 0)
+        return dict.fromkeys(stations, (0, 0))
     tec = read_soltab(h5, "tec000") if "tec000" in soltab_names(h5) else None
     axes = list(phase.axes)
     if tec is not None and list(tec.axes) != axes:
@@ -125,7 +132,7 @@ def smooth_solution_file(h5: str, max_window: int) -> dict[str, int]:
         new_phase[at] = p_i
         if tec is not None:
             new_tec[at] = t_i
-    if not any(windows.values()):
+    if not any(w for w, _ in windows.values()):
         return windows
     with _quiet():
         handle = h5parm(h5, readonly=False)
