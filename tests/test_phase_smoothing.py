@@ -4,11 +4,14 @@ TEC/phase jumps DDECal leaves between intervals must not leak into the smoothed 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from factor_cli.calibration import TEC_TO_PHASE
 from factor_cli.h5parm import SolutionTable, read_soltab, write_h5parm
 from factor_cli.phase_smoothing import (
     continuous_phase,
+    savitzky_golay,
+    filter_trace,
     filters,
     gcv_filter,
     smooth_fast_phases,
@@ -82,6 +85,11 @@ def test_smoothing_keeps_a_quadratic_trend_and_lowers_the_noise():
     p_clean, tec_clean = _degenerate(rng, phase_true, tec_true, max_shift=0.0)
     p_s, tec_s, _ = smooth_fast_phases(p_clean, tec_clean, CENTRE, 7)
     assert np.allclose(_wrapped(_total(p_s, tec_s) - truth), 0.0, atol=1e-6)
+
+
+def test_filter_trace_without_the_matrix():
+    for n, window, order in ((40, 5, 2), (40, 11, 4), (200, 15, 2), (11, 11, 2)):
+        assert filter_trace(n, window, order) == pytest.approx(np.trace(savitzky_golay(np.eye(n), window, order)))
 
 
 def test_gcv_filter_follows_the_signal_against_the_noise():
