@@ -100,20 +100,22 @@ def test_every_rule_wrote_log_and_benchmark(run):
 
 
 def test_mosaic_beats_di_only_image(run, tiny_obs):
-    """Measured 4.98x (seed 7, DDECal 50 steps of 0.2); 4.04x with Factor's 75 steps of 0.02."""
+    """Measured 5.41x (seed 7, DDECal 50 steps of 0.2, fast phases smoothed in time); 4.98x
+    without the smoothing, 4.04x with Factor's 75 steps of 0.02 as well."""
     sky = str(tiny_obs / "truth" / "sky.txt")
     dd = source_free_rms(run["products"]["mosaic_pbcut"], sky)
     di = source_free_rms(str(run["ref"] / "di-image.fits"), sky, within=run["products"]["mosaic_pbcut"])
-    assert dd <= di / 4.4, (dd, di)
+    assert dd <= di / 5.0, (dd, di)
 
 
 def test_mosaic_noise_near_thermal(run, tiny_obs):
-    """Measured 2.34x (seed 7, TEC+phase, amplitude loop, DDECal 50 steps of 0.2); 2.73x with
-    Factor's 75 steps of 0.02, 2.9x before TEC+phase and the loop, 3.2x without the
-    medium-resolution model: the bound catches a regression of the selfcal strategy."""
+    """Measured 2.16x (seed 7, TEC+phase smoothed in time, amplitude loop, DDECal 50 steps of
+    0.2); 2.34x without the smoothing, 2.73x with Factor's 75 steps of 0.02, 2.9x before
+    TEC+phase and the loop, 3.2x without the medium-resolution model: the bound catches a
+    regression of the selfcal strategy."""
     dd = source_free_rms(run["products"]["mosaic_pbcut"], str(tiny_obs / "truth" / "sky.txt"))
     thermal = image_rms(str(run["ref"] / "noise-image.fits"))
-    assert dd <= 2.7 * thermal, (dd, thermal)
+    assert dd <= 2.5 * thermal, (dd, thermal)
 
 
 def test_calibrator_fluxes_and_positions(run, tiny_truth):
@@ -143,12 +145,13 @@ def test_recovered_phases_match_truth(run, tiny_obs, tiny_truth):
         d = cal["direction"]
         err = phase_errors(run["products"]["solutions"][chosen_for(run["products"], cal)],
                            str(tiny_obs / "truth" / "gains.h5"), d)
-        assert np.sqrt(np.mean(err[..., 1:] ** 2)) < 0.15, d  # measured 0.047-0.100 rad
+        # measured 0.039-0.065 rad; 0.047-0.100 without the smoothing in time
+        assert np.sqrt(np.mean(err[..., 1:] ** 2)) < 0.09, d
 
 
 def test_recovered_slow_amplitudes_match_truth(run, tiny_obs, tiny_truth):
     """The true station gains differ by ~10 % (and drift by 5 %); the smoothed, normalised slow
-    amplitudes recover them to a few per cent (measured 1.4-3.5 %)."""
+    amplitudes recover them to a few per cent (measured 1.3-3.3 %)."""
     for cal in tiny_truth["calibrators"]:
         err = amplitude_errors(run["products"]["solutions"][chosen_for(run["products"], cal)],
                                str(tiny_obs / "truth" / "gains.h5"), cal["direction"])

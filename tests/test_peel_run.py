@@ -47,12 +47,14 @@ def test_peel_solutions_give_the_true_apparent_flux(peeled, name):
     assert peeled["summary"][name]["apparent_flux_jy"] == pytest.approx(truth, rel=0.05)
 
 
-@pytest.mark.parametrize("name, bound", [("outlier00", 0.2), ("bright00", 0.06)])
+@pytest.mark.parametrize("name, bound", [("outlier00", 0.13), ("bright00", 0.02)])
 def test_peel_phases_match_the_truth(peeled, name, bound):
     """Measured (seed 3): the outlier's own TEC wander (0.05 TECU rms, ~3 rad) recovered to
-    0.152 rad rms (26 Jy in the beam's flank, the rest of the field still uncalibrated in the
-    data); bright00 (screen errors) to 0.027 rad.  With Factor's DDECal settings (75 steps of
-    0.02) 0.19 and 0.054 rad (TEC then evaluated at the block's centre): the solver did not follow."""
+    0.105 rad rms (26 Jy in the beam's flank, the rest of the field still uncalibrated in the
+    data); bright00 (screen errors) to 0.013 rad.  Without the fast phases' smoothing in time
+    (fast_phase_smoothing_s = 0) 0.152 and 0.027 rad; with Factor's DDECal settings (75 steps
+    of 0.02) 0.19 and 0.054 rad (TEC then evaluated at the block's centre): the solver did not
+    follow."""
     err = phase_errors(str(peeled["work"] / "results" / peeled["ops"][name] / name / "solutions.h5"),
                        str(peeled["obs"] / "truth" / "gains.h5"), name)
     assert np.sqrt(np.mean(err[..., 1:] ** 2)) < bound
