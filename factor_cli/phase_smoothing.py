@@ -26,14 +26,19 @@ from functools import lru_cache
 
 import numpy as np
 
-from .calibration import TEC_TO_PHASE
+from .calibration import TEC_TO_PHASE, _neutral
+
+
+def total_phase(phase: np.ndarray, tec: np.ndarray | None, freq_hz: float | np.ndarray) -> np.ndarray:
+    """The phase a TEC+phase solution applies at ``freq_hz`` (broadcast against the values);
+    without ``tec`` (scalar phases), ``phase`` itself."""
+    return phase + TEC_TO_PHASE * tec / freq_hz if tec is not None else phase
 
 
 def continuous_phase(phase: np.ndarray, tec: np.ndarray | None, freq_hz: float | np.ndarray, axis: int = 0) -> np.ndarray:
     """``phase`` shifted by whole turns per sample so that the total phase (with ``tec`` at
     ``freq_hz``, broadcast against the values) never jumps by more than π along ``axis``."""
-    total = phase + (TEC_TO_PHASE * tec / freq_hz if tec is not None else 0.0)
-    steps = np.diff(total, axis=axis)
+    steps = np.diff(total_phase(phase, tec, freq_hz), axis=axis)
     turns = np.round(steps / (2 * np.pi))
     shift = -2 * np.pi * np.cumsum(turns, axis=axis)
     first = np.zeros_like(np.take(phase, [0], axis=axis))
@@ -94,7 +99,7 @@ def smooth_fast_phases(phase: np.ndarray, tec: np.ndarray | None, freq_hz: float
     ``gcv_filter`` on the total phase at ``freq_hz`` (the TEC blocks' centres, broadcast
     against the values) made continuous."""
     cont = continuous_phase(phase, tec, freq_hz, axis)
-    total = cont + (TEC_TO_PHASE * tec / freq_hz if tec is not None else 0.0)
+    total = total_phase(cont, tec, freq_hz)
     window, order = gcv_filter(np.moveaxis(total, axis, 0).reshape(total.shape[axis], -1), max_window)
     smoothed_tec = savitzky_golay(tec, window, order, axis) if tec is not None else None
     return savitzky_golay(cont, window, order, axis), smoothed_tec, (window, order)
@@ -133,9 +138,7 @@ def smooth_solution_file(h5: str, max_window: int) -> dict[str, tuple[int, int]]
     if tec is not None and "freq" not in axes:
         raise ValueError(f"{h5}: tec000 without a frequency axis")
     time, ant = axes.index("time"), axes.index("ant")
-    bad = (phase.weights == 0) | ~np.isfinite(phase.values)
-    if tec is not None:
-        bad |= (tec.weights == 0) | ~np.isfinite(tec.values)
+    bad = _neutral(phase) if tec is None else _neutral(phase) | _neutral(tec)
     freq = phase.axes["freq"].reshape([-1 if a == "freq" else 1 for a in axes]) if tec is not None else 1.0
     filled_phase = _filled(phase.values, bad, time)
     filled_tec = None if tec is None else _filled(tec.values, bad, time)
