@@ -28,6 +28,10 @@ import numpy as np
 
 from .calibration import TEC_TO_PHASE, _neutral
 
+# Robust standard deviations (1.4826 × median absolute misfit) beyond which a solution interval
+# is an outlier of its station's smooth curve (smooth_fast_phases).
+REJECT_SIGMA = 5.0
+
 
 def total_phase(phase: np.ndarray, tec: np.ndarray | None, freq_hz: float | np.ndarray) -> np.ndarray:
     """The phase a TEC+phase solution applies at ``freq_hz`` (broadcast against the values);
@@ -94,15 +98,97 @@ def gcv_filter(series: np.ndarray, max_window: int) -> tuple[int, int]:
 
 
 def smooth_fast_phases(phase: np.ndarray, tec: np.ndarray | None, freq_hz: float | np.ndarray, max_window: int,
-                       axis: int = 0) -> tuple[np.ndarray, np.ndarray | None, tuple[int, int]]:
-    """Smoothed (phase, tec, (window, order)) along the time ``axis``, the filter chosen by
-    ``gcv_filter`` on the total phase at ``freq_hz`` (the TEC blocks' centres, broadcast
-    against the values) made continuous."""
+                       axis: int = 0, reject_sigma: float = REJECT_SIGMA
+                       ) -> tuple[np.ndarray, np.ndarray | None, tuple[int, int], np.ndarray]:
+    """Smoothed (phase, tec, (window, order), outlying) along the time ``axis``, the filter
+    chosen by ``gcv_filter`` on the total phase at ``freq_hz`` (the TEC blocks' centres,
+    broadcast against the values) made continuous.
+
+    ``outlying`` marks intervals whose total phase is more than ``reject_sigma`` robust standard
+    deviations from what the others predict (``outliers``): they are left out of the fit
+    (``fit_without``) and come back as the smooth curve.  Why: a TEC+phase solve now and then lands one interval in a wrong
+    minimum, most often its first (no propagated start; README Benchmarks), radians off on one
+    station.  Smoothed with the rest it still pulls its neighbours and stays wrong, and one such
+    interval of a 30-Jy peel is enough to fail its verification (measured: `bright`, fifth pass)."""
     cont = continuous_phase(phase, tec, freq_hz, axis)
-    total = total_phase(cont, tec, freq_hz)
-    window, order = gcv_filter(np.moveaxis(total, axis, 0).reshape(total.shape[axis], -1), max_window)
-    smoothed_tec = savitzky_golay(tec, window, order, axis) if tec is not None else None
-    return savitzky_golay(cont, window, order, axis), smoothed_tec, (window, order)
+    n = cont.shape[axis]
+    series = np.moveaxis(total_phase(cont, tec, freq_hz), axis, 0).reshape(n, -1)
+    window, order = gcv_filter(series, max_window)
+    outlying = outliers(series, window, order, reject_sigma)
+    if outlying.any():
+        window, order = gcv_filter(np.where(outlying[:, None], fit_without(series, outlying, window, order), series),
+                                   max_window)
+    smoothed_tec = fit_without(tec, outlying, window, order, axis) if tec is not None else None
+    return fit_without(cont, outlying, window, order, axis), smoothed_tec, (window, order), outlying
+
+
+@lru_cache(maxsize=None)
+def filter_diagonal(n: int, window: int, order: int) -> np.ndarray:
+    """The diagonal of the (window, order) filter on n samples: how much each sample's own value
+    makes its fitted one (near 1 at the ends, where a polynomial follows its last points)."""
+    from scipy.signal import savgol_coeffs
+
+    m = min(n, 2 * window + 1)
+    ends = np.diag(savitzky_golay(np.eye(m), window, order))
+    diag = np.full(n, float(savgol_coeffs(window, order)[window // 2]))
+    diag[: m // 2], diag[n - (m - m // 2):] = ends[: m // 2], ends[m // 2:]
+    return diag
+
+
+def outliers(series: np.ndarray, window: int, order: int, reject_sigma: float) -> np.ndarray:
+    """Samples (time first) whose leave-one-out misfit is more than ``reject_sigma`` robust
+    standard deviations, found one at a time (the worst first, then the fit again without it, so
+    that an outlier's pull on its neighbours does not flag them too); at most a tenth of them.
+    Leave-one-out, because a fit over few intervals follows a lone outlier at the end of a
+    series almost all the way (the filter's weight of a sample on itself is ~0.98 there): its
+    plain misfit is small, its misfit against the others' prediction is not."""
+    n = len(series)
+    left_out = np.zeros(n, dtype=bool)
+    if window == 0:
+        return left_out
+    scale = np.sqrt(np.clip(1.0 - filter_diagonal(n, window, order), 1e-6, None))
+    for _ in range(n // 10):
+        fit = fit_without(series, left_out, window, order)
+        misfit = np.abs(series - fit).max(axis=1) / scale
+        sigma = 1.4826 * float(np.median(misfit[~left_out]))
+        misfit[left_out] = 0.0
+        worst = int(np.argmax(misfit))
+        if sigma <= 1e-9 or misfit[worst] <= reject_sigma * sigma:
+            break
+        trial = left_out.copy()
+        trial[worst] = True
+        if not _well_posed(n, trial, window, order):
+            break
+        left_out = trial
+    return left_out
+
+
+def _well_posed(n: int, left_out: np.ndarray, window: int, order: int) -> bool:
+    """Whether the others still fix the left-out samples' values (fit_without's system)."""
+    idx = np.flatnonzero(left_out)
+    unit = np.zeros((n, idx.size))
+    unit[idx, np.arange(idx.size)] = 1.0
+    return bool(np.linalg.svd(np.eye(idx.size) - savitzky_golay(unit, window, order)[idx], compute_uv=False).min() > 1e-3)
+
+
+def fit_without(values: np.ndarray, left_out: np.ndarray, window: int, order: int, axis: int = 0) -> np.ndarray:
+    """``savitzky_golay`` of ``values`` with the samples ``left_out`` (a mask along ``axis``)
+    given no say: each takes the value the filter itself puts there, the fixed point
+    x_M = (S x)_M, solved exactly as a small linear system (only the filter's rows and columns of
+    the left-out samples are formed).  Interpolating over them instead holds the ends constant,
+    which on a drifting phase (DDECal's common-phase gauge drifts by ~0.5 rad per interval)
+    makes the first intervals radians wrong."""
+    idx = np.flatnonzero(left_out)
+    if window == 0 or idx.size == 0 or values.shape[axis] < window:
+        return savitzky_golay(values, window, order, axis)
+    moved = np.moveaxis(values, axis, 0)
+    flat = moved.reshape(len(moved), -1).copy()
+    flat[idx] = 0.0
+    unit = np.zeros((len(flat), idx.size))
+    unit[idx, np.arange(idx.size)] = 1.0
+    s_mm = savitzky_golay(unit, window, order)[idx]
+    flat[idx] = np.linalg.lstsq(np.eye(idx.size) - s_mm, savitzky_golay(flat, window, order)[idx], rcond=None)[0]
+    return savitzky_golay(np.moveaxis(flat.reshape(moved.shape), 0, axis), window, order, axis)
 
 
 def _filled(values: np.ndarray, bad: np.ndarray, axis: int) -> np.ndarray:
@@ -117,12 +203,13 @@ def _filled(values: np.ndarray, bad: np.ndarray, axis: int) -> np.ndarray:
     return np.moveaxis(flat.reshape(moved.shape), 0, axis)
 
 
-def smooth_solution_file(h5: str, max_window: int) -> dict[str, tuple[int, int]]:
+def smooth_solution_file(h5: str, max_window: int) -> dict[str, tuple[int, int, int]]:
     """Smooth a DDECal fast-phase file (``tec000`` + ``phase000``, or ``phase000`` alone) in
     place along time, each station with its own window of up to ``max_window`` intervals
     (remote stations' phases change faster than the core's: measured on bright's solutions,
     per-station windows lower the calibrators' errors by another 5-12 %); flagged solutions
-    stay flagged with their values unchanged.  Returns (window, order) per station ((0, 0): none)."""
+    stay flagged with their values unchanged, outlying ones (``smooth_fast_phases``) are replaced
+    by the curve.  Returns (window, order, intervals replaced) per station ((0, 0, 0): none)."""
     from losoto.h5parm import h5parm
 
     from .h5parm import _quiet, read_soltab, soltab_names
@@ -130,7 +217,7 @@ def smooth_solution_file(h5: str, max_window: int) -> dict[str, tuple[int, int]]
     phase = read_soltab(h5, "phase000")
     stations = [str(a) for a in phase.axes["ant"]]
     if max_window < 5:
-        return dict.fromkeys(stations, (0, 0))
+        return dict.fromkeys(stations, (0, 0, 0))
     tec = read_soltab(h5, "tec000") if "tec000" in soltab_names(h5) else None
     axes = list(phase.axes)
     if tec is not None and list(tec.axes) != axes:
@@ -149,12 +236,13 @@ def smooth_solution_file(h5: str, max_window: int) -> dict[str, tuple[int, int]]
         at = [slice(None)] * len(axes)
         at[ant] = slice(i, i + 1)
         at = tuple(at)
-        p_i, t_i, windows[station] = smooth_fast_phases(filled_phase[at], None if tec is None else filled_tec[at], freq,
-                                                         max_window, time)
+        p_i, t_i, (window, order), outlying = smooth_fast_phases(filled_phase[at], None if tec is None else filled_tec[at],
+                                                                  freq, max_window, time)
+        windows[station] = (window, order, int(np.count_nonzero(outlying)))
         new_phase[at] = p_i
         if tec is not None:
             new_tec[at] = t_i
-    if not any(w for w, _ in windows.values()):
+    if not any(w for w, _, _ in windows.values()):
         return windows
     with _quiet():
         handle = h5parm(h5, readonly=False)

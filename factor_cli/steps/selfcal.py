@@ -206,10 +206,11 @@ def fast_phases(cal_ms: list[list[str]], p: dict, data_column: str, out_column: 
 
     def apply(ms: str, h5: str, n: int) -> None:
         windows = smooth_solution_file(h5, p["fast_smoothing_window"])
-        if any(w for w, _ in windows.values()):
+        if any(w for w, _, _ in windows.values()):
             with open(log, "a") as fh:
-                fh.write(f"{Path(h5).name}: fast phases smoothed, (solution intervals, order) per station (GCV): "
-                         + " ".join(f"{a} {w}/{o}" for a, (w, o) in windows.items()) + "\n")
+                fh.write(f"{Path(h5).name}: fast phases smoothed, (solution intervals, order) per station (GCV), "
+                         "+ outlying intervals replaced: "
+                         + " ".join(f"{a} {w}/{o}" + (f"+{r}" if r else "") for a, (w, o, r) in windows.items()) + "\n")
         cal.apply(ms, h5, tabs, "DATA", out_column, log=log, threads=n)
 
     return _per_block(cal_ms, prefix, solve, apply, p["solint_fast"], threads)
