@@ -30,12 +30,14 @@ from .calibration import TEC_TO_PHASE, _neutral
 
 # A solution interval is an outlier of its station's smooth curve (smooth_fast_phases) when it
 # is more than REJECT_SIGMA robust standard deviations (1.4826 × median absolute misfit) and more
-# than REJECT_MIN_RAD from what the other intervals predict.  The second: the failures this is
-# for are radians off (1.5–2.7 rad measured), while the prediction at the end of a series is an
-# extrapolation, a few tenths of a radian off where a remote station's phase turns fast; on a
-# 48-Jy source the noise is so small that the first test alone replaced such good end intervals
-# by worse ones (bright00 0.005 -> 0.018 rad, measured).
-REJECT_SIGMA = 5.0
+# than REJECT_MIN_RAD from what the other intervals predict.  Only gross failures are meant: one
+# interval radians off (1.5–2.7 rad measured) where the rest agree to mrad (79 sigma, 1.5 rad in the
+# fifth pass of `bright`'s outlier peel).  The prediction at either end of a series is an
+# extrapolation, so looser tests replaced good or merely noisy end intervals by worse ones:
+# with 5 sigma and no floor, bright00's error rose 0.005 -> 0.018 rad (remote stations' last
+# intervals); with 5 sigma and 1 rad, the outlier's first peel 0.105 -> 0.133 rad (its first
+# four intervals all bad, so the extrapolation from them was too).
+REJECT_SIGMA = 20.0
 REJECT_MIN_RAD = 1.0
 
 

@@ -89,7 +89,7 @@ def test_peels_come_first_and_peel_flux_decides_facetpeel(bright_obs, tmp_path):
 
 
 def test_facetpeel_plan(bright_obs, tmp_path):
-    """The peeled facet: peeled at the start of each selfcal pass (bright: 2), verified near the
+    """The peeled facet: peeled at the start of each selfcal pass (bright: 4), verified near the
     source, a failed peel stops the run, and its imaging and stand-in solutions use the last
     peel."""
     from factor_cli.runfactor import prepare
@@ -97,7 +97,7 @@ def test_facetpeel_plan(bright_obs, tmp_path):
     work = tmp_path / "obs"
     shutil.copytree(bright_obs, work, ignore=shutil.ignore_patterns("truth", "work*"))
     plan = prepare(str(work / "factor.parset"))[1]
-    assert plan["facet_peels"] == ["bright00"] and plan["passes"] == 2
+    assert plan["facet_peels"] == ["bright00"] and plan["passes"] == 4
     second = plan["order"].index("outlier00.p2")
     assert plan["order"][:2] == ["outlier00", "bright00"] and plan["order"][second:second + 3] == [
         "outlier00.p2", "bright00.p2", "dir00.p2"]
@@ -107,9 +107,9 @@ def test_facetpeel_plan(bright_obs, tmp_path):
     assert step["operation"] == "facetpeel" and step["out_dir"] == "results/facetpeel/bright00" and step["verify"]["local"]
     assert all(s["peel"] and s["exit_on_selfcal_failure"] for s in plan["steps"]["subtract"]["bright00"].values())
     own = plan["steps"]["facetimage"]["facetimage"]["bright00"]["own"]
-    assert [h["h5"] for h in own] == [None, "results/facetpeel/bright00/solutions.h5",
-                                      "results/facetpeel/bright00.p2/solutions.h5"]
-    assert plan["steps"]["products"]["solutions"]["bright00"] == "results/facetpeel/bright00.p2/solutions.h5"
+    assert [h["h5"] for h in own] == [None, "results/facetpeel/bright00/solutions.h5"] + [
+        f"results/facetpeel/bright00.p{k}/solutions.h5" for k in (2, 3, 4)]
+    assert plan["steps"]["products"]["solutions"]["bright00"] == "results/facetpeel/bright00.p4/solutions.h5"
 
 
 def test_outlier_without_model_or_inside_the_field_is_an_error(bright_obs, tmp_path):

@@ -207,6 +207,6 @@ def test_a_good_end_interval_of_a_fast_turning_phase_is_kept():
     t = np.arange(90.0)
     truth = 0.01 * t + 0.2 * np.clip(t - 86, 0, None) ** 2
     solved = (truth + 0.002 * rng.standard_normal(len(t)))[:, None]
-    assert 89 in np.flatnonzero(outliers(solved, 7, 4, REJECT_SIGMA, min_rad=0.0))
-    assert not outliers(solved, 7, 4, REJECT_SIGMA).any()
+    assert 89 in np.flatnonzero(outliers(solved, 7, 4, 5.0, min_rad=0.0))
+    assert not outliers(solved, 7, 4, 5.0).any() and not outliers(solved, 7, 4, REJECT_SIGMA).any()
     assert not smooth_fast_phases(solved[:, 0], None, CENTRE, 15)[3].any()

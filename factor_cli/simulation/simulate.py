@@ -291,9 +291,9 @@ dir_working = work
 dir_ms = .
 
 [calibration]
-# Beyond Factor: a second pass over all directions, starting from the residual the first
-# pass left, so the first (brightest) directions are re-calibrated on clean data.
-selfcal_passes = 2
+# Beyond Factor: further passes over all directions, each starting from the residual the one
+# before left, so the first (brightest) directions are re-calibrated on cleaner data.
+selfcal_passes = {preset.selfcal_passes}
 
 [imaging]
 selfcal_cellsize_arcsec = {preset.cellsize_arcsec}

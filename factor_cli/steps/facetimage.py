@@ -4,6 +4,14 @@ The improved facet model, corrupted by the direction's solutions (or, for a dire
 selfcal failed or was not done, by the nearest successful direction's), is added back to the
 phase-shifted residual, the same solutions are applied, and WSClean images the facet with a
 mask restricted to the facet polygon.
+
+A facet whose calibrator was peeled (facetpeel) is imaged without that source: it stays
+subtracted (with its own solutions, as in the residual) and its model is restored onto the
+image afterwards (WSClean ``-restore-list``), at the flux the corrected data give it.  Added
+back and cleaned instead, a 48-Jy source was not deconvolved: WSClean stopped at 46 mJy/beam
+(30× the thermal noise, its own sidelobes setting the threshold) and without ``-local-rms`` it
+diverged; subtracted and restored, the same facet image (`bright`, seed 3) went from 29× to
+2.3× the thermal noise, and the source's flux within 90" from 45.1 to 47.9 Jy (truth 47.8).
 """
 
 from __future__ import annotations
@@ -14,9 +22,11 @@ from pathlib import Path
 
 from ..facets import polygon_mask
 from ..imaging import ImagingSettings, image_wcs, optimum_size, wsclean, wsclean_memory_gb, write_mask
-from ..engines import run_dp3
+from ..engines import run_dp3, run_wsclean
+from ..skymodel import read_skymodel, without_patch, write_component_list
 from ..side_by_side import run_side_by_side
 from .facetdata import prepare
+from .peel import corrected_flux_scale
 from .workspace import move_tree, work_folder
 from .state import latest_solutions, subtracted
 
@@ -27,10 +37,31 @@ def run(p: dict, log: Path) -> None:
         _image(p, log, out, work)
 
 
-def calibrated_facet_data(p: dict, log: Path, work: Path) -> tuple[list[str], str]:
-    """One averaged, calibrated MS per time chunk of the facet, and the direction whose
-    solutions were applied: the improved facet model, corrupted by those solutions, is added
-    back to the phase-shifted final residual, then the solutions are applied."""
+def peel_kept_out(models: list[str | None], h5: str | None, direction: str, work: Path) -> tuple[list[str | None], str | None]:
+    """The facet models without a peeled source (patch ``<direction>_peel``), and a WSClean
+    component list of that source at its flux in the corrected data (None if there is none)."""
+    patch = f"{direction}_peel"
+    rest: list[str | None] = []
+    peel = []
+    for k, model in enumerate(models):
+        out = work / f"facet_rest_b{k}.skymodel"
+        if model is not None and without_patch(model, out, patch):
+            rest.append(str(out))
+            peel = peel or [c for c in read_skymodel(model) if c.patch == patch]
+        else:
+            rest.append(model)
+    if not peel or h5 is None:
+        return models, None
+    scale = corrected_flux_scale(h5, direction, patch)
+    write_component_list(work / "peel_restore.txt", [c.with_flux(c.flux_jy * scale) for c in peel])
+    return rest, str(work / "peel_restore.txt")
+
+
+def calibrated_facet_data(p: dict, log: Path, work: Path) -> tuple[list[str], str, str | None]:
+    """One averaged, calibrated MS per time chunk of the facet, the direction whose solutions
+    were applied, and the component list of a peeled source to restore (or None): the improved
+    facet model (without a peeled source), corrupted by those solutions, is added back to the
+    phase-shifted final residual, then the solutions are applied."""
     d = p["direction"]
     facet = d["facet"]
     skip = p["skip_selfcal_check"]
@@ -43,29 +74,31 @@ def calibrated_facet_data(p: dict, log: Path, work: Path) -> tuple[list[str], st
         if donor is None:
             raise RuntimeError("no direction passed self-calibration: nothing to image the facet with")
         solutions, solution_direction = latest_solutions(donor["history"], skip), donor["name"]
-    ms = prepare(p["residual"], state["models"], work, "facet", (facet["ra_deg"], facet["dec_deg"]), p["freqstep"],
+    models, restore = peel_kept_out(state["models"], state["h5"], d["name"], work)
+    ms = prepare(p["residual"], models, work, "facet", (facet["ra_deg"], facet["dec_deg"]), p["freqstep"],
                  p["timestep"], state["h5"], solutions, d["name"], log, p["threads"], apply_direction=solution_direction)
-    return ms, solution_direction
+    return ms, solution_direction, restore
 
 
-def _shared_facet_data(p: dict, log: Path, work: Path) -> tuple[list[str], str]:
+def _shared_facet_data(p: dict, log: Path, work: Path) -> tuple[list[str], str, str | None]:
     """The facet's shared calibrated data (the facetdata rule), averaged further for this set."""
-    solution_direction = json.loads(Path(p["facet_data_json"]).read_text())["solutions_from"]
+    shared = json.loads(Path(p["facet_data_json"]).read_text())
+    solution_direction, restore = shared["solutions_from"], shared.get("peel_restore")
     if p["freqstep"] == 1 and p["timestep"] == 1:
-        return list(p["facet_data"]), solution_direction  # read only: WSClean does not write the MS here
+        return list(p["facet_data"]), solution_direction, restore  # read only: WSClean does not write the MS here
     out = [str(work / f"facet_t{i}.ms") for i in range(len(p["facet_data"]))]
     run_side_by_side([lambda n, ms=ms, avg=avg: run_dp3(
         {"msin": ms, "msin.datacolumn": "DATA", "msout": avg, "msout.overwrite": True, "steps": ["avg"],
          "avg.type": "averager", "avg.freqstep": p["freqstep"], "avg.timestep": p["timestep"]}, log=log, threads=n)
         for ms, avg in zip(p["facet_data"], out)], p["threads"])
-    return out, solution_direction
+    return out, solution_direction, restore
 
 
 def _image(p: dict, log: Path, out: Path, work: Path) -> None:
     d = p["direction"]
     facet = d["facet"]
     centre = (facet["ra_deg"], facet["dec_deg"])
-    ms, solution_direction = (_shared_facet_data if "facet_data" in p else calibrated_facet_data)(p, log, work)
+    ms, solution_direction, restore = (_shared_facet_data if "facet_data" in p else calibrated_facet_data)(p, log, work)
     cell = p["cellsize_arcsec"]
     size = optimum_size(facet["width_deg"] * 3600.0 / cell * p["padding"], minimum=256)
     wcs = image_wcs(centre, size, cell)
@@ -78,12 +111,17 @@ def _image(p: dict, log: Path, out: Path, work: Path) -> None:
                                baseline_averaging_wavelengths=p["bl_avg_wavelengths"])
     products = wsclean(ms, str(work / "image"), settings, fits_mask=str(work / "mask.fits"),
                        log=log, threads=p["threads"], update_model=False)
-    shutil.move(products["image"], p["out_image"])
+    image = products["image"]
+    if restore:
+        image = str(work / "image-with-peel.fits")
+        run_wsclean(["-restore-list", products["image"], restore, image], log=log, threads=p["threads"])
+    shutil.move(image, p["out_image"])
     shutil.move(products["residual"], str(Path(p["out_image"]).with_name("residual.fits")))
     (out / "facetimage.json").write_text(json.dumps({"direction": d["name"], "solutions_from": solution_direction,
                                                      "size": size, "cellsize_arcsec": cell,
                                                      "robust": p["robust"], "taper_arcsec": p["taper_arcsec"],
-                                                     "min_uv_lambda": p["min_uv_lambda"]}, indent=1))
+                                                     "min_uv_lambda": p["min_uv_lambda"],
+                                                     "restored_peel": restore is not None}, indent=1))
     if p["keep_avg_facet_data"]:
         for i, m in enumerate(ms):
             move_tree(Path(m), out / f"facet_data_t{i}.ms")

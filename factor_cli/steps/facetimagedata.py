@@ -4,12 +4,14 @@ several imaging parameter sets (imagesets.py).
 The same preparation as a single set's facetimage job does inside its work folder (the
 improved facet model added back corrupted by the solutions, the solutions applied), averaged
 for the finest set and kept in ``results/facetdata/<direction>/``; ``facetdata.json`` says
-whose solutions were applied, for facetimage.json and checkfactor.
+whose solutions were applied, for facetimage.json and checkfactor, and where the component
+list of a peeled source to restore onto every set's image is (``peel_restore.txt``).
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from .facetimage import calibrated_facet_data
@@ -19,8 +21,11 @@ from .workspace import move_tree, work_folder
 def run(p: dict, log: Path) -> None:
     out = Path(p["out_dir"])
     with work_folder(out, p.get("scratch")) as work:
-        ms, solution_direction = calibrated_facet_data(p, log, work)
+        ms, solution_direction, restore = calibrated_facet_data(p, log, work)
         for i, m in enumerate(ms):
             move_tree(Path(m), out / f"facet_data_t{i}.ms")
+        if restore:
+            restore = str(shutil.copyfile(restore, out / "peel_restore.txt"))
     (out / "facetdata.json").write_text(json.dumps({"direction": p["direction"]["name"], "solutions_from": solution_direction,
-                                                    "freqstep": p["freqstep"], "timestep": p["timestep"]}, indent=1))
+                                                    "freqstep": p["freqstep"], "timestep": p["timestep"],
+                                                    "peel_restore": restore}, indent=1))

@@ -70,6 +70,21 @@ def apparent_flux_jy(model_flux_jy: float, h5: str, patch: str) -> float:
     return float(model_flux_jy * np.nanmean(per_time))
 
 
+def corrected_flux_scale(h5: str, direction: str, patch: str) -> float:
+    """By how much a facet peel's source is brighter in its facet's corrected data than in its
+    model: its own (unnormalised) slow amplitudes against the facet's normalised ones, which
+    correct the data; for two stations, so squared (geometric mean over all good solutions).
+    They differ by one factor, the normalisation, which holds the beam's attenuation."""
+    amp = read_soltab(h5, "amplitude001")
+    k = list(amp.axes).index("dir")
+    names = list(amp.axes["dir"])
+    values, weights = amp.values, amp.weights
+    peel = np.take(values, names.index(f"[{patch}]"), axis=k)
+    facet = np.take(values, names.index(f"[{direction}]"), axis=k)
+    good = (np.take(weights, names.index(f"[{patch}]"), axis=k) > 0) & (peel > 0) & (facet > 0)
+    return float(np.exp(2.0 * np.mean(np.log(peel[good] / facet[good])))) if good.any() else 1.0
+
+
 def _peel(p: dict, log: Path, out: Path, work: Path, plotting: Background) -> None:
     threads = p["threads"]
     d = p["direction"]
