@@ -113,10 +113,10 @@ def smooth_fast_phases(phase: np.ndarray, tec: np.ndarray | None, freq_hz: float
     broadcast against the values) made continuous.
 
     ``outlying`` marks intervals whose total phase is more than ``reject_sigma`` robust standard
-    deviations from what the others predict (``outliers``): they are left out of the fit
-    (``fit_without``) and come back as the smooth curve.  Why: a TEC+phase solve now and then lands one interval in a wrong
-    minimum, most often its first (no propagated start; README Benchmarks), radians off on one
-    station.  Smoothed with the rest it still pulls its neighbours and stays wrong, and one such
+    deviations (and REJECT_MIN_RAD) from what the others predict (``outliers``): they are left
+    out of the fit (``fit_without``) and come back as the smooth curve.  Why: a TEC+phase solve
+    now and then lands one interval in a wrong minimum, most often its first (no propagated
+    start; README Benchmarks), radians off on one station.  Smoothed with the rest it still pulls its neighbours and stays wrong, and one such
     interval of a 30-Jy peel is enough to fail its verification (measured: `bright`, fifth pass)."""
     cont = continuous_phase(phase, tec, freq_hz, axis)
     n = cont.shape[axis]

@@ -110,12 +110,17 @@ def write_component_list(path: Path | str, components: list[Component]) -> None:
 def without_patch(src: Path | str, dst: Path | str, patch: str) -> bool:
     """Copy a makesourcedb file without the patch ``patch`` (its patch line and components),
     every other line as it was; whether anything was left out."""
-    kept, dropped = [], False
+    kept, dropped, column = [], False, None
     for line in Path(src).read_text().splitlines():
-        fields = _split_fields(line.split("#", 1)[0]) if line.strip() and not line.lower().startswith("format") else []
-        if len(fields) > 2 and fields[2] == patch:
-            dropped = True
-            continue
+        text = line.split("#", 1)[0].strip()
+        if text.lower().startswith("format"):
+            names = [f.split("=", 1)[0].strip().lower() for f in _split_fields(text.split("=", 1)[1].strip().strip("()"))]
+            column = names.index("patch") if "patch" in names else None
+        elif text and column is not None:
+            fields = _split_fields(text)
+            if len(fields) > column and fields[column] == patch:
+                dropped = True
+                continue
         kept.append(line)
     Path(dst).write_text("\n".join(kept) + "\n")
     return dropped
