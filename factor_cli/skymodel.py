@@ -107,25 +107,6 @@ def write_component_list(path: Path | str, components: list[Component]) -> None:
     Path(path).write_text("\n".join(lines) + "\n")
 
 
-def without_patch(src: Path | str, dst: Path | str, patch: str) -> bool:
-    """Copy a makesourcedb file without the patch ``patch`` (its patch line and components),
-    every other line as it was; whether anything was left out."""
-    kept, dropped, column = [], False, None
-    for line in Path(src).read_text().splitlines():
-        text = line.split("#", 1)[0].strip()
-        if text.lower().startswith("format"):
-            names = [f.split("=", 1)[0].strip().lower() for f in _split_fields(text.split("=", 1)[1].strip().strip("()"))]
-            column = names.index("patch") if "patch" in names else None
-        elif text and column is not None:
-            fields = _split_fields(text)
-            if len(fields) > column and fields[column] == patch:
-                dropped = True
-                continue
-        kept.append(line)
-    Path(dst).write_text("\n".join(kept) + "\n")
-    return dropped
-
-
 def _weighted_centre(comps: list[Component], weights: np.ndarray) -> tuple[float, float]:
     ra = np.radians([c.ra_deg for c in comps])
     dec = np.radians([c.dec_deg for c in comps])

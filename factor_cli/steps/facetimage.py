@@ -1,17 +1,17 @@
 """facetimage: the final image of one facet from the final residual data.
 
-The improved facet model, corrupted by the direction's solutions (or, for a direction whose
-selfcal failed or was not done, by the nearest successful direction's), is added back to the
-phase-shifted residual, the same solutions are applied, and WSClean images the facet with a
-mask restricted to the facet polygon.
-
-A facet whose calibrator was peeled (facetpeel) is imaged without that source: it stays
-subtracted (with its own solutions, as in the residual) and its model is restored onto the
-image afterwards (WSClean ``-restore-list``), at the flux the corrected data give it.  Added
-back and cleaned instead, a 48-Jy source was not deconvolved: WSClean stopped at 46 mJy/beam
-(30× the thermal noise, its own sidelobes setting the threshold) and without ``-local-rms`` it
-diverged; subtracted and restored, the same facet image (`bright`, seed 3) went from 29× to
-2.3× the thermal noise, and the source's flux within 90" from 45.1 to 47.9 Jy (truth 47.8).
+The direction's solutions are applied to the phase-shifted final residual (from which the
+improved facet model, corrupted by those same solutions, was subtracted), WSClean cleans what is
+left with a mask restricted to the facet polygon, and the facet model is restored onto that
+image (WSClean ``-restore-list``): the model at its flux in the corrected data (a facet-peeled
+source scaled by its own amplitudes, ``corrected_flux_scale``), convolved with the image's beam.
+This is the same image as adding the model back and cleaning everything again, as Factor did,
+except where that second clean does not reach the noise, which on the simulations was
+everywhere: a 48-Jy peeled source stopped WSClean at 30× the thermal noise (its sidelobes set
+the auto-threshold; without ``-local-rms`` the clean diverged), and a self-calibrated facet
+with a 4-Jy calibrator came out at 2.3× thermal against 0.93× restored (`bright`, seed 3,
+README Benchmarks).  A facet imaged with other solutions than its model was subtracted with (a
+stand-in direction's, or none self-calibrated) has its model added back and is cleaned whole.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 from ..facets import polygon_mask
 from ..imaging import ImagingSettings, image_wcs, optimum_size, wsclean, wsclean_memory_gb, write_mask
 from ..engines import run_dp3, run_wsclean
-from ..skymodel import read_skymodel, without_patch, write_component_list
+from ..skymodel import read_skymodel, write_component_list
 from ..side_by_side import run_side_by_side
 from .facetdata import prepare
 from .peel import corrected_flux_scale
@@ -37,31 +37,28 @@ def run(p: dict, log: Path) -> None:
         _image(p, log, out, work)
 
 
-def peel_kept_out(models: list[str | None], h5: str | None, direction: str, work: Path) -> tuple[list[str | None], str | None]:
-    """The facet models without a peeled source (patch ``<direction>_peel``), and a WSClean
-    component list of that source at its flux in the corrected data (None if there is none)."""
+def model_restore_list(models: list[str | None], h5: str, direction: str, work: Path) -> str | None:
+    """A WSClean component list of the facet model (the first band's file: every band holds the
+    same one) at its flux in the corrected data: a peeled source (patch ``<direction>_peel``,
+    absolute flux) scaled by its own amplitudes; None without a model."""
+    model = next((m for m in models if m), None)
+    if model is None:
+        return None
+    comps = read_skymodel(model)
     patch = f"{direction}_peel"
-    rest: list[str | None] = []
-    peel = []
-    for k, model in enumerate(models):
-        out = work / f"facet_rest_b{k}.skymodel"
-        if model is not None and without_patch(model, out, patch):
-            rest.append(str(out))
-            peel = peel or [c for c in read_skymodel(model) if c.patch == patch]
-        else:
-            rest.append(model)
-    if not peel or h5 is None:
-        return models, None
-    scale = corrected_flux_scale(h5, direction, patch)
-    write_component_list(work / "peel_restore.txt", [c.with_flux(c.flux_jy * scale) for c in peel])
-    return rest, str(work / "peel_restore.txt")
+    if any(c.patch == patch for c in comps):
+        scale = corrected_flux_scale(h5, direction, patch)
+        comps = [c.with_flux(c.flux_jy * scale) if c.patch == patch else c for c in comps]
+    write_component_list(work / "model_restore.txt", comps)
+    return str(work / "model_restore.txt")
 
 
 def calibrated_facet_data(p: dict, log: Path, work: Path) -> tuple[list[str], str, str | None]:
     """One averaged, calibrated MS per time chunk of the facet, the direction whose solutions
-    were applied, and the component list of a peeled source to restore (or None): the improved
-    facet model (without a peeled source), corrupted by those solutions, is added back to the
-    phase-shifted final residual, then the solutions are applied."""
+    were applied, and the component list of the facet model to restore onto its image: the
+    phase-shifted final residual with those solutions applied.  Where they are not the ones the
+    model was subtracted with, the model is added back (corrupted by the subtracting ones) and
+    there is nothing to restore."""
     d = p["direction"]
     facet = d["facet"]
     skip = p["skip_selfcal_check"]
@@ -74,7 +71,9 @@ def calibrated_facet_data(p: dict, log: Path, work: Path) -> tuple[list[str], st
         if donor is None:
             raise RuntimeError("no direction passed self-calibration: nothing to image the facet with")
         solutions, solution_direction = latest_solutions(donor["history"], skip), donor["name"]
-    models, restore = peel_kept_out(state["models"], state["h5"], d["name"], work)
+    models, restore = state["models"], None
+    if state["h5"] is not None and solutions == state["h5"]:
+        models, restore = [None] * len(models), model_restore_list(models, state["h5"], d["name"], work)
     ms = prepare(p["residual"], models, work, "facet", (facet["ra_deg"], facet["dec_deg"]), p["freqstep"],
                  p["timestep"], state["h5"], solutions, d["name"], log, p["threads"], apply_direction=solution_direction)
     return ms, solution_direction, restore
@@ -83,7 +82,7 @@ def calibrated_facet_data(p: dict, log: Path, work: Path) -> tuple[list[str], st
 def _shared_facet_data(p: dict, log: Path, work: Path) -> tuple[list[str], str, str | None]:
     """The facet's shared calibrated data (the facetdata rule), averaged further for this set."""
     shared = json.loads(Path(p["facet_data_json"]).read_text())
-    solution_direction, restore = shared["solutions_from"], shared.get("peel_restore")
+    solution_direction, restore = shared["solutions_from"], shared.get("model_restore")
     if p["freqstep"] == 1 and p["timestep"] == 1:
         return list(p["facet_data"]), solution_direction, restore  # read only: WSClean does not write the MS here
     out = [str(work / f"facet_t{i}.ms") for i in range(len(p["facet_data"]))]
@@ -113,7 +112,7 @@ def _image(p: dict, log: Path, out: Path, work: Path) -> None:
                        log=log, threads=p["threads"], update_model=False)
     image = products["image"]
     if restore:
-        image = str(work / "image-with-peel.fits")
+        image = str(work / "image-with-model.fits")
         run_wsclean(["-restore-list", products["image"], restore, image], log=log, threads=p["threads"])
     shutil.move(image, p["out_image"])
     shutil.move(products["residual"], str(Path(p["out_image"]).with_name("residual.fits")))
@@ -121,7 +120,7 @@ def _image(p: dict, log: Path, out: Path, work: Path) -> None:
                                                      "size": size, "cellsize_arcsec": cell,
                                                      "robust": p["robust"], "taper_arcsec": p["taper_arcsec"],
                                                      "min_uv_lambda": p["min_uv_lambda"],
-                                                     "restored_peel": restore is not None}, indent=1))
+                                                     "model_restored": restore is not None}, indent=1))
     if p["keep_avg_facet_data"]:
         for i, m in enumerate(ms):
             move_tree(Path(m), out / f"facet_data_t{i}.ms")

@@ -1,6 +1,6 @@
-"""A facet-peeled source is imaged subtracted and restored onto the facet image (facetimage.py):
-the models without it, the flux it has in the corrected data, and a component list that the
-real WSClean restores."""
+"""The facet model is restored onto the image of the facet's residual (facetimage.py): a
+facet-peeled source at the flux it has in the corrected data, the rest as it is, in a component
+list that the real WSClean restores."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from factor_cli.engines import run_wsclean
 from factor_cli.h5parm import SolutionTable, write_h5parm
 from factor_cli.quality import integrated_flux
-from factor_cli.skymodel import Component, read_skymodel, without_patch, write_component_list, write_skymodel
-from factor_cli.steps.facetimage import peel_kept_out
+from factor_cli.skymodel import Component, write_component_list, write_skymodel
+from factor_cli.steps.facetimage import model_restore_list
 from factor_cli.steps.peel import corrected_flux_scale
 
 
@@ -40,32 +40,27 @@ def _solutions(path, ratio):
                  {a: np.zeros(3) for a in ants}, {"bright00": (184.35, 50.87), "bright00_peel": (184.35, 50.87)})
 
 
-def test_the_model_without_the_peeled_patch_keeps_the_rest_as_it_was(tmp_path):
-    _facet_model(tmp_path / "facet.skymodel")
-    assert without_patch(tmp_path / "facet.skymodel", tmp_path / "rest.skymodel", "bright00_peel")
-    rest = read_skymodel(tmp_path / "rest.skymodel")
-    assert [c.name for c in rest] == ["s1", "s2"] and rest == read_skymodel(tmp_path / "facet.skymodel")[2:]
-    assert not without_patch(tmp_path / "rest.skymodel", tmp_path / "again.skymodel", "bright00_peel")
-    assert read_skymodel(tmp_path / "again.skymodel") == rest
-
-
 def test_the_peeled_source_is_as_bright_as_its_own_amplitudes_make_it_in_the_corrected_data(tmp_path):
     _solutions(tmp_path / "sol.h5", 0.893)
     assert corrected_flux_scale(str(tmp_path / "sol.h5"), "bright00", "bright00_peel") == pytest.approx(0.893**2)
 
 
-def test_peel_kept_out_gives_the_rest_and_the_scaled_source(tmp_path):
+def test_the_restore_list_holds_the_model_with_the_peeled_source_scaled(tmp_path):
     _facet_model(tmp_path / "facet.skymodel")
     _solutions(tmp_path / "sol.h5", 0.9)
-    models, restore = peel_kept_out([str(tmp_path / "facet.skymodel"), None], str(tmp_path / "sol.h5"), "bright00", tmp_path)
-    assert models[1] is None and [c.name for c in read_skymodel(models[0])] == ["s1", "s2"]
+    restore = model_restore_list([None, str(tmp_path / "facet.skymodel")], str(tmp_path / "sol.h5"), "bright00", tmp_path)
     lines = open(restore).read().splitlines()
-    assert lines[0].startswith("Format = Name, Type, Ra, Dec, I,") and len(lines) == 3
-    assert float(lines[1].split(",")[4]) == pytest.approx(39.0 * 0.81, rel=1e-4)
-    # A facet without a peeled source: models unchanged, nothing to restore.
+    assert lines[0].startswith("Format = Name, Type, Ra, Dec, I,") and len(lines) == 5
+    flux = {line.split(",")[0]: float(line.split(",")[4]) for line in lines[1:]}
+    assert flux["peel_A"] == pytest.approx(39.0 * 0.81, rel=1e-4) and flux["peel_B"] == pytest.approx(21.0 * 0.81, rel=1e-4)
+    assert flux["s1"] == pytest.approx(0.05) and flux["s2"] == pytest.approx(0.02)
+    assert lines[4].split(",")[1] == "GAUSSIAN" and lines[4].split(",")[-3:] == ["60.000", "20.000", "30.000"]
+    # A self-calibrated facet: its model as it is.
     plain = tmp_path / "plain.skymodel"
     write_skymodel(plain, [Component("s1", 184.9, 50.5, 0.05, patch="dir00")])
-    assert peel_kept_out([str(plain)], str(tmp_path / "sol.h5"), "dir00", tmp_path) == ([str(plain)], None)
+    lines = open(model_restore_list([str(plain)], str(tmp_path / "sol.h5"), "dir00", tmp_path)).read().splitlines()
+    assert len(lines) == 2 and float(lines[1].split(",")[4]) == pytest.approx(0.05)
+    assert model_restore_list([None], str(tmp_path / "sol.h5"), "dir00", tmp_path) is None
 
 
 def test_wsclean_restores_the_component_list(tiny_obs, tmp_path):
