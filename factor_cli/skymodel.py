@@ -93,20 +93,6 @@ def write_skymodel(path: Path | str, components: list[Component], patch_position
     Path(path).write_text("\n".join(lines))
 
 
-def write_component_list(path: Path | str, components: list[Component]) -> None:
-    """Write components as a WSClean component list (``-restore-list`` reads only that format,
-    not makesourcedb's: it stops at the Patch column and OrientationIsAbsolute)."""
-    ref = components[0].ref_freq_hz if components else 150e6
-    lines = [f"Format = Name, Type, Ra, Dec, I, SpectralIndex, LogarithmicSI, ReferenceFrequency='{ref:.1f}', "
-             "MajorAxis, MinorAxis, Orientation"]
-    for c in components:
-        shape = f"{c.major_arcsec:.3f},{c.minor_arcsec:.3f},{c.orientation_deg:.3f}" if c.kind == "GAUSSIAN" else ",,"
-        si = "[" + ",".join(f"{v:.6g}" for v in c.spectral_index) + "]"
-        lines.append(f"{c.name},{c.kind},{format_ra(c.ra_deg)},{format_dec(c.dec_deg)},{c.flux_jy:.6g},{si},"
-                     f"{'true' if c.log_si else 'false'},{c.ref_freq_hz:.1f},{shape}")
-    Path(path).write_text("\n".join(lines) + "\n")
-
-
 def _weighted_centre(comps: list[Component], weights: np.ndarray) -> tuple[float, float]:
     ra = np.radians([c.ra_deg for c in comps])
     dec = np.radians([c.dec_deg for c in comps])

@@ -1,6 +1,6 @@
 """The facet model is restored onto the image of the facet's residual (facetimage.py): a
-facet-peeled source at the flux it has in the corrected data, the rest as it is, in a component
-list that the real WSClean restores."""
+facet-peeled source at the flux it has in the corrected data, the rest as it is, each component
+convolved with the image's beam as WSClean restores it, but at its exact position."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import pytest
 
 from factor_cli.engines import run_wsclean
 from factor_cli.h5parm import SolutionTable, write_h5parm
-from factor_cli.quality import integrated_flux
-from factor_cli.skymodel import Component, write_component_list, write_skymodel
+from factor_cli.quality import fitted_flux
+from factor_cli.restore import restore_components
+from factor_cli.skymodel import Component, format_dec, format_ra, read_skymodel, write_skymodel
 from factor_cli.steps.facetimage import model_restore_list
 from factor_cli.steps.peel import corrected_flux_scale
 
@@ -45,36 +46,55 @@ def test_the_peeled_source_is_as_bright_as_its_own_amplitudes_make_it_in_the_cor
     assert corrected_flux_scale(str(tmp_path / "sol.h5"), "bright00", "bright00_peel") == pytest.approx(0.893**2)
 
 
-def test_the_restore_list_holds_the_model_with_the_peeled_source_scaled(tmp_path):
+def test_the_restore_model_holds_the_facet_model_with_the_peeled_source_scaled(tmp_path):
     _facet_model(tmp_path / "facet.skymodel")
     _solutions(tmp_path / "sol.h5", 0.9)
     restore = model_restore_list([None, str(tmp_path / "facet.skymodel")], str(tmp_path / "sol.h5"), "bright00", tmp_path)
-    lines = open(restore).read().splitlines()
-    assert lines[0].startswith("Format = Name, Type, Ra, Dec, I,") and len(lines) == 5
-    flux = {line.split(",")[0]: float(line.split(",")[4]) for line in lines[1:]}
+    flux = {c.name: c.flux_jy for c in read_skymodel(restore)}
     assert flux["peel_A"] == pytest.approx(39.0 * 0.81, rel=1e-4) and flux["peel_B"] == pytest.approx(21.0 * 0.81, rel=1e-4)
     assert flux["s1"] == pytest.approx(0.05) and flux["s2"] == pytest.approx(0.02)
-    assert lines[4].split(",")[1] == "GAUSSIAN" and lines[4].split(",")[-3:] == ["60.000", "20.000", "30.000"]
     # A self-calibrated facet: its model as it is.
     plain = tmp_path / "plain.skymodel"
     write_skymodel(plain, [Component("s1", 184.9, 50.5, 0.05, patch="dir00")])
-    lines = open(model_restore_list([str(plain)], str(tmp_path / "sol.h5"), "dir00", tmp_path)).read().splitlines()
-    assert len(lines) == 2 and float(lines[1].split(",")[4]) == pytest.approx(0.05)
+    assert read_skymodel(model_restore_list([str(plain)], str(tmp_path / "sol.h5"), "dir00", tmp_path)) == read_skymodel(plain)
     assert model_restore_list([None], str(tmp_path / "sol.h5"), "dir00", tmp_path) is None
 
 
-def test_wsclean_restores_the_component_list(tiny_obs, tmp_path):
-    """The list is in WSClean's own format (it does not read makesourcedb's): a 10-Jy point and
-    a 2-Jy Gaussian restored onto an image of the noise come out with their fluxes."""
-    run_wsclean(["-size", "512", "512", "-scale", "20asec", "-niter", "1", "-beam-size", "60", "-no-dirty", "-name", str(tmp_path / "noise"),
-                 str(tiny_obs / "truth" / "noise.ms")], threads=2)
-    point = Component("p", 185.3, 52.2, 10.0, ref_freq_hz=146e6, spectral_index=(-0.7,))
-    gauss = Component("g", 184.6, 51.8, 2.0, kind="GAUSSIAN", major_arcsec=90.0, minor_arcsec=45.0, orientation_deg=40.0,
-                      ref_freq_hz=146e6)
-    write_component_list(tmp_path / "list.txt", [point, gauss])
-    run_wsclean(["-restore-list", str(tmp_path / "noise-image.fits"), str(tmp_path / "list.txt"),
-                 str(tmp_path / "restored.fits")], threads=2)
+def _wsclean_list(path, components):
+    """WSClean's own component-list format (its -restore-list does not read makesourcedb's)."""
+    rows = ["Format = Name, Type, Ra, Dec, I, SpectralIndex, LogarithmicSI, ReferenceFrequency='146000000.0', "
+            "MajorAxis, MinorAxis, Orientation"]
+    for c in components:
+        shape = f"{c.major_arcsec},{c.minor_arcsec},{c.orientation_deg}" if c.kind == "GAUSSIAN" else ",,"
+        rows.append(f"{c.name},{c.kind},{format_ra(c.ra_deg)},{format_dec(c.dec_deg)},{c.flux_jy},[],true,146000000.0,{shape}")
+    path.write_text("\n".join(rows) + "\n")
+
+
+def test_components_restored_as_wsclean_does_but_where_they_are(tiny_obs, tmp_path):
+    """On pixel centres, a point and a Gaussian restored with an elliptical beam equal WSClean's
+    own -restore-list (to 1e-4 of the peak); half a pixel off, WSClean puts the point on the
+    nearest pixel centre, restore_components where it is (fitted position to 0.1")."""
     from astropy.io import fits
-    freq = fits.getheader(tmp_path / "restored.fits")["CRVAL3"]
-    assert integrated_flux(str(tmp_path / "restored.fits"), 185.3, 52.2, 180.0) == pytest.approx(point.flux_at(freq), rel=0.05)
-    assert integrated_flux(str(tmp_path / "restored.fits"), 184.6, 51.8, 300.0) == pytest.approx(2.0, rel=0.1)
+    from astropy.wcs import WCS
+
+    run_wsclean(["-size", "256", "256", "-scale", "12asec", "-niter", "1", "-beam-shape", "40asec", "20asec", "30deg",
+                 "-no-dirty", "-name", str(tmp_path / "noise"), str(tiny_obs / "truth" / "noise.ms")], threads=2)
+    image = tmp_path / "noise-image.fits"
+    wcs = WCS(fits.getheader(image)).celestial
+    (ra0, dec0), (ra1, dec1), (ra2, dec2) = wcs.wcs_pix2world([[150.0, 100.0], [60.0, 190.0], [100.5, 60.3]], 0)
+    on_pixels = [Component("p", ra0 % 360, dec0, 1.0, ref_freq_hz=146e6),
+                 Component("g", ra1 % 360, dec1, 2.0, kind="GAUSSIAN", major_arcsec=90.0, minor_arcsec=40.0,
+                           orientation_deg=-50.0, ref_freq_hz=146e6)]
+    _wsclean_list(tmp_path / "list.txt", on_pixels)
+    run_wsclean(["-restore-list", str(image), str(tmp_path / "list.txt"), str(tmp_path / "wsclean.fits")], threads=2)
+    restore_components(image, on_pixels, tmp_path / "ours.fits")
+    theirs, ours = (np.squeeze(fits.getdata(tmp_path / f)) for f in ("wsclean.fits", "ours.fits"))
+    assert np.abs(theirs - ours).max() < 1e-4
+    assert ours[100, 150] - np.squeeze(fits.getdata(image))[100, 150] == pytest.approx(1.0, abs=1e-4)
+    off = Component("h", ra2 % 360, dec2, 1.0, ref_freq_hz=146e6)
+    restore_components(image, [off], tmp_path / "off.fits")
+    flux, offset = fitted_flux(str(tmp_path / "off.fits"), off.ra_deg, off.dec_deg)
+    assert flux == pytest.approx(1.0, rel=0.01) and offset < 0.1
+    _wsclean_list(tmp_path / "off.txt", [off])
+    run_wsclean(["-restore-list", str(image), str(tmp_path / "off.txt"), str(tmp_path / "off_ws.fits")], threads=2)
+    assert fitted_flux(str(tmp_path / "off_ws.fits"), off.ra_deg, off.dec_deg)[1] > 3.0   # the pixel centre is 6" away

@@ -3,8 +3,9 @@
 The direction's solutions are applied to the phase-shifted final residual (from which the
 improved facet model, corrupted by those same solutions, was subtracted), WSClean cleans what is
 left with a mask restricted to the facet polygon, and the facet model is restored onto that
-image (WSClean ``-restore-list``): the model at its flux in the corrected data (a facet-peeled
-source scaled by its own amplitudes, ``corrected_flux_scale``), convolved with the image's beam.
+image (restore.py: each component convolved with the image's beam at its exact position): the
+model at its flux in the corrected data (a facet-peeled source scaled by its own amplitudes,
+``corrected_flux_scale``).
 This is the same image as adding the model back and cleaning everything again, as Factor did,
 except where that second clean does not reach the noise, which on the simulations was
 everywhere: a 48-Jy peeled source stopped WSClean at 30× the thermal noise (its sidelobes set
@@ -22,8 +23,9 @@ from pathlib import Path
 
 from ..facets import polygon_mask
 from ..imaging import ImagingSettings, image_wcs, optimum_size, wsclean, wsclean_memory_gb, write_mask
-from ..engines import run_dp3, run_wsclean
-from ..skymodel import read_skymodel, write_component_list
+from ..engines import run_dp3
+from ..restore import restore_components
+from ..skymodel import read_skymodel, write_skymodel
 from ..side_by_side import run_side_by_side
 from .facetdata import prepare
 from .peel import corrected_flux_scale
@@ -38,9 +40,9 @@ def run(p: dict, log: Path) -> None:
 
 
 def model_restore_list(models: list[str | None], h5: str, direction: str, work: Path) -> str | None:
-    """A WSClean component list of the facet model (the first band's file: every band holds the
-    same one) at its flux in the corrected data: a peeled source (patch ``<direction>_peel``,
-    absolute flux) scaled by its own amplitudes; None without a model."""
+    """The facet model (the first band's file: every band holds the same one) at its flux in the
+    corrected data, as a sky-model file: a peeled source (patch ``<direction>_peel``, absolute
+    flux) scaled by its own amplitudes; None without a model."""
     model = next((m for m in models if m), None)
     if model is None:
         return None
@@ -49,13 +51,13 @@ def model_restore_list(models: list[str | None], h5: str, direction: str, work: 
     if any(c.patch == patch for c in comps):
         scale = corrected_flux_scale(h5, direction, patch)
         comps = [c.with_flux(c.flux_jy * scale) if c.patch == patch else c for c in comps]
-    write_component_list(work / "model_restore.txt", comps)
-    return str(work / "model_restore.txt")
+    write_skymodel(work / "model_restore.skymodel", comps)
+    return str(work / "model_restore.skymodel")
 
 
 def calibrated_facet_data(p: dict, log: Path, work: Path) -> tuple[list[str], str, str | None]:
     """One averaged, calibrated MS per time chunk of the facet, the direction whose solutions
-    were applied, and the component list of the facet model to restore onto its image: the
+    were applied, and the sky-model file of the facet model to restore onto its image: the
     phase-shifted final residual with those solutions applied.  Where they are not the ones the
     model was subtracted with, the model is added back (corrupted by the subtracting ones) and
     there is nothing to restore."""
@@ -113,7 +115,7 @@ def _image(p: dict, log: Path, out: Path, work: Path) -> None:
     image = products["image"]
     if restore:
         image = str(work / "image-with-model.fits")
-        run_wsclean(["-restore-list", products["image"], restore, image], log=log, threads=p["threads"])
+        restore_components(products["image"], read_skymodel(restore), image)
     shutil.move(image, p["out_image"])
     shutil.move(products["residual"], str(Path(p["out_image"]).with_name("residual.fits")))
     (out / "facetimage.json").write_text(json.dumps({"direction": d["name"], "solutions_from": solution_direction,

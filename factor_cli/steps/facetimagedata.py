@@ -5,7 +5,7 @@ The same preparation as a single set's facetimage job does inside its work folde
 solutions applied to the residual, facetimage.py), averaged
 for the finest set and kept in ``results/facetdata/<direction>/``; ``facetdata.json`` says
 whose solutions were applied, for facetimage.json and checkfactor, and where the component
-list of the facet model to restore onto every set's image is (``model_restore.txt``).
+list of the facet model to restore onto every set's image is (``model_restore.skymodel``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def run(p: dict, log: Path) -> None:
         for i, m in enumerate(ms):
             move_tree(Path(m), out / f"facet_data_t{i}.ms")
         if restore:
-            restore = str(shutil.copyfile(restore, out / "model_restore.txt"))
+            restore = str(shutil.copyfile(restore, out / "model_restore.skymodel"))
     (out / "facetdata.json").write_text(json.dumps({"direction": p["direction"]["name"], "solutions_from": solution_direction,
                                                     "freqstep": p["freqstep"], "timestep": p["timestep"],
                                                     "model_restore": restore}, indent=1))
