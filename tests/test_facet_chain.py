@@ -100,22 +100,24 @@ def test_every_rule_wrote_log_and_benchmark(run):
 
 
 def test_mosaic_beats_di_only_image(run, tiny_obs):
-    """Measured 5.41x (seed 7, DDECal 50 steps of 0.2, fast phases smoothed in time); 4.98x
-    without the smoothing, 4.04x with Factor's 75 steps of 0.02 as well."""
+    """Measured 9.22x (seed 7, facet models restored onto the cleaned residual); 5.41x with the
+    model added back and cleaned again (Factor's facet imaging), 4.98x without the fast phases'
+    smoothing as well, 4.04x with Factor's 75 steps of 0.02 as well."""
     sky = str(tiny_obs / "truth" / "sky.txt")
     dd = source_free_rms(run["products"]["mosaic_pbcut"], sky)
     di = source_free_rms(str(run["ref"] / "di-image.fits"), sky, within=run["products"]["mosaic_pbcut"])
-    assert dd <= di / 5.0, (dd, di)
+    assert dd <= di / 7.0, (dd, di)
 
 
 def test_mosaic_noise_near_thermal(run, tiny_obs):
-    """Measured 2.16x (seed 7, TEC+phase smoothed in time, amplitude loop, DDECal 50 steps of
-    0.2); 2.34x without the smoothing, 2.73x with Factor's 75 steps of 0.02, 2.9x before
-    TEC+phase and the loop, 3.2x without the medium-resolution model: the bound catches a
-    regression of the selfcal strategy."""
+    """Measured 1.27x (seed 7, facet models restored onto the cleaned residual, TEC+phase
+    smoothed in time, amplitude loop, DDECal 50 steps of 0.2); 2.16x with the model added back
+    and cleaned again (Factor's facet imaging), 2.34x without the smoothing as well, 2.73x with
+    Factor's 75 steps of 0.02, 2.9x before TEC+phase and the loop, 3.2x without the
+    medium-resolution model: the bound catches a regression of the imaging or the selfcal."""
     dd = source_free_rms(run["products"]["mosaic_pbcut"], str(tiny_obs / "truth" / "sky.txt"))
     thermal = image_rms(str(run["ref"] / "noise-image.fits"))
-    assert dd <= 2.5 * thermal, (dd, thermal)
+    assert dd <= 1.6 * thermal, (dd, thermal)
 
 
 def test_calibrator_fluxes_and_positions(run, tiny_truth):
@@ -207,8 +209,10 @@ def test_second_image_set_reaches_the_same_quality_at_its_resolution(run, tiny_o
     """The tapered set, imaged from the shared calibrated facet data: its own mosaic and pbcor
     image at its cell size, a wider restoring beam, calibrator fluxes within 5 % and positions
     within 0.2 beam, noise against the noise imaged with its settings.  Measured (seed 7):
-    2.91x thermal (the first set: 2.34x; the residual excess is largest on short baselines,
-    which the taper weights up), fluxes 0.97-1.01, offsets < 0.6"."""
+    1.41x thermal (the first set: 1.27x; the residual excess is largest on short baselines,
+    which the taper weights up), fluxes 0.966-0.993, offsets <= 0.2" (with WSClean's
+    -restore-list, which puts components on pixel centres, 2.6-6.1" and 0.92; with the model
+    cleaned again, 2.91x thermal)."""
     from astropy.io import fits
 
     second = run["products"]["image_sets"][SECOND_OP]
@@ -221,7 +225,7 @@ def test_second_image_set_reaches_the_same_quality_at_its_resolution(run, tiny_o
     assert abs(header["CDELT2"]) * 3600.0 == pytest.approx(12.0)
     dd = source_free_rms(second["mosaic_pbcut"], str(tiny_obs / "truth" / "sky.txt"))
     thermal = image_rms(str(run["ref"] / "noise2-image.fits"))
-    assert dd <= 3.3 * thermal, (dd, thermal)
+    assert dd <= 1.8 * thermal, (dd, thermal)
     for cal in tiny_truth["calibrators"]:
         flux, offset = fitted_flux(second["mosaic_pbcor"], cal["ra_deg"], cal["dec_deg"])
         true_flux = cal["flux_jy"] * (tiny_truth["bands"][0]["ref_freq_hz"] / cal["ref_freq_hz"]) ** cal["spectral_index"][0]
