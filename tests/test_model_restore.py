@@ -12,7 +12,7 @@ from factor_cli.h5parm import SolutionTable, write_h5parm
 from factor_cli.quality import fitted_flux
 from factor_cli.restore import restore_components
 from factor_cli.skymodel import Component, format_dec, format_ra, read_skymodel, write_skymodel
-from factor_cli.steps.facetimage import model_restore_list
+from factor_cli.steps.facetimage import model_to_restore
 from factor_cli.steps.peel import corrected_flux_scale
 
 
@@ -49,15 +49,15 @@ def test_the_peeled_source_is_as_bright_as_its_own_amplitudes_make_it_in_the_cor
 def test_the_restore_model_holds_the_facet_model_with_the_peeled_source_scaled(tmp_path):
     _facet_model(tmp_path / "facet.skymodel")
     _solutions(tmp_path / "sol.h5", 0.9)
-    restore = model_restore_list([None, str(tmp_path / "facet.skymodel")], str(tmp_path / "sol.h5"), "bright00", tmp_path)
+    restore = model_to_restore([None, str(tmp_path / "facet.skymodel")], str(tmp_path / "sol.h5"), "bright00", tmp_path)
     flux = {c.name: c.flux_jy for c in read_skymodel(restore)}
     assert flux["peel_A"] == pytest.approx(39.0 * 0.81, rel=1e-4) and flux["peel_B"] == pytest.approx(21.0 * 0.81, rel=1e-4)
     assert flux["s1"] == pytest.approx(0.05) and flux["s2"] == pytest.approx(0.02)
     # A self-calibrated facet: its model as it is.
     plain = tmp_path / "plain.skymodel"
     write_skymodel(plain, [Component("s1", 184.9, 50.5, 0.05, patch="dir00")])
-    assert read_skymodel(model_restore_list([str(plain)], str(tmp_path / "sol.h5"), "dir00", tmp_path)) == read_skymodel(plain)
-    assert model_restore_list([None], str(tmp_path / "sol.h5"), "dir00", tmp_path) is None
+    assert read_skymodel(model_to_restore([str(plain)], str(tmp_path / "sol.h5"), "dir00", tmp_path)) == read_skymodel(plain)
+    assert model_to_restore([None], str(tmp_path / "sol.h5"), "dir00", tmp_path) is None
 
 
 def _wsclean_list(path, components):

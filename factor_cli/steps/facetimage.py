@@ -39,7 +39,7 @@ def run(p: dict, log: Path) -> None:
         _image(p, log, out, work)
 
 
-def model_restore_list(models: list[str | None], h5: str, direction: str, work: Path) -> str | None:
+def model_to_restore(models: list[str | None], h5: str, direction: str, work: Path) -> str | None:
     """The facet model (the first band's file: every band holds the same one) at its flux in the
     corrected data, as a sky-model file: a peeled source (patch ``<direction>_peel``, absolute
     flux) scaled by its own amplitudes; None without a model."""
@@ -75,7 +75,7 @@ def calibrated_facet_data(p: dict, log: Path, work: Path) -> tuple[list[str], st
         solutions, solution_direction = latest_solutions(donor["history"], skip), donor["name"]
     models, restore = state["models"], None
     if state["h5"] is not None and solutions == state["h5"]:
-        models, restore = [None] * len(models), model_restore_list(models, state["h5"], d["name"], work)
+        models, restore = [None] * len(models), model_to_restore(models, state["h5"], d["name"], work)
     ms = prepare(p["residual"], models, work, "facet", (facet["ra_deg"], facet["dec_deg"]), p["freqstep"],
                  p["timestep"], state["h5"], solutions, d["name"], log, p["threads"], apply_direction=solution_direction)
     return ms, solution_direction, restore

@@ -4,8 +4,8 @@ several imaging parameter sets (imagesets.py).
 The same preparation as a single set's facetimage job does inside its work folder (the
 solutions applied to the residual, facetimage.py), averaged
 for the finest set and kept in ``results/facetdata/<direction>/``; ``facetdata.json`` says
-whose solutions were applied, for facetimage.json and checkfactor, and where the component
-list of the facet model to restore onto every set's image is (``model_restore.skymodel``).
+whose solutions were applied, for facetimage.json and checkfactor, and where the sky-model
+file of the facet model to restore onto every set's image is (``model_restore.skymodel``).
 """
 
 from __future__ import annotations
