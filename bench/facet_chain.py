@@ -1,8 +1,11 @@
 """Benchmark of the facet chain: simulate, reduce, measure against the truth, print a table.
 
-    python bench/facet_chain.py [--preset small] [--seed 1] [--keep | --report] [--set SECTION.KEY=VALUE ...]
+    python bench/facet_chain.py [--preset small] [--seed 1] [--keep | --report | --resume] [--set SECTION.KEY=VALUE ...]
 
-Runs in bench/runs/<preset>-<seed>/ (reused if the simulation is already there).  Reports:
+Runs in bench/runs/<preset>-<seed>/ (reused if the simulation is already there).  ``--resume``
+continues a kept run that was stopped (the `benchmark` preset takes longer than a working day on
+2 cores): runfactor resumes it, and the wall time is the sum of the parts, an interrupted part
+counted up to its last engine call (its CPU is then unknown).  Reports:
 wall time; CPU of the whole run and the share spent inside DP3/WSClean (engine ledger); wall
 time per rule (Snakemake benchmark files); R_res = rms of a dirty image of residual_ms / rms of a dirty
 image of the noise-only MS, identical settings (1.0 is the physical limit); R_mosaic =
@@ -51,6 +54,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--keep", action="store_true", help="keep the run folder afterwards")
     ap.add_argument("--report", action="store_true", help="measure the run kept by an earlier --keep instead of running")
+    ap.add_argument("--resume", action="store_true", help="continue the kept run (runfactor resumes it), then measure; "
+                    "implies --keep")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                     help="parset setting for this run (e.g. calibration.peel_flux_jy=100: the bright preset's "
                          "in-field source self-calibrated instead of peeled)")
@@ -60,10 +65,19 @@ def main() -> int:
         subprocess.run([str(BIN / "factor-simulate"), str(run), "--preset", args.preset, "--seed", str(args.seed), "--overwrite"], check=True)
     work = run / "work"
     timing = work / "bench_run.json"
+    parts_file = work / "bench_parts.json"
+    if args.resume:
+        args.keep = True
     if not args.report:
-        shutil.rmtree(work, ignore_errors=True)
+        if not args.resume:
+            shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True, exist_ok=True)
+        parts = json.loads(parts_file.read_text()) if parts_file.is_file() else []
         for setting in args.set:
             set_key(run / "factor.parset", setting)
+        part = {"start_epoch": time.time(), "wall_s": None, "cpu_s": None, "steal_s": None}
+        parts.append(part)
+        parts_file.write_text(json.dumps(parts))
         start = time.monotonic()
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         steal_before = steal_seconds()
@@ -71,9 +85,11 @@ def main() -> int:
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         steal_after = steal_seconds()
         # All CPU of runfactor and its descendants (Snakemake, steps, engines), as the kernel counted it.
-        timing.write_text(json.dumps({"wall_s": time.monotonic() - start,
-                                      "cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
-                                      "steal_s": None if steal_before is None else steal_after - steal_before}))
+        part.update(wall_s=time.monotonic() - start,
+                    cpu_s=(after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+                    steal_s=None if steal_before is None else steal_after - steal_before)
+        parts_file.write_text(json.dumps(parts))
+        timing.write_text(json.dumps(combine_parts(parts, ledger_intervals(work / "benchmarks" / "engines.tsv"))))
     run_time = json.loads(timing.read_text())
     wall, total_cpu, steal = run_time["wall_s"], run_time["cpu_s"], run_time.get("steal_s")
     truth = json.loads((run / "truth" / "truth.json").read_text())
@@ -124,12 +140,16 @@ def main() -> int:
     print(f"\n## facet chain benchmark: preset {args.preset}, seed {args.seed}\n")
     print("| quantity | value |\n|---|---|")
     print(f"| wall time | {wall:.0f} s |")
+    if run_time.get("parts", 1) > 1:
+        print(f"| run in parts (--resume) | {run_time['parts']}, {run_time['interrupted']} interrupted "
+              "(counted up to their last engine call) |")
     cores = os.cpu_count() or 1
-    print(f"| CPU time, whole run (all processes) | {total_cpu:.0f} s (utilisation {100 * total_cpu / wall / cores:.0f} % "
-          f"of {cores} cores) |")
     engines = sum(engine_cpu.values())
+    if total_cpu is not None:
+        print(f"| CPU time, whole run (all processes) | {total_cpu:.0f} s (utilisation {100 * total_cpu / wall / cores:.0f} % "
+              f"of {cores} cores) |")
     print(f"| CPU inside DP3 / WSClean | {engine_cpu.get('DP3.py', 0):.0f} s / {engine_cpu.get('wsclean', 0):.0f} s "
-          f"({100 * engines / total_cpu:.0f} % of the run's CPU) |")
+          + (f"({100 * engines / total_cpu:.0f} % of the run's CPU) |" if total_cpu else "|"))
     # Orchestration cost (issue: beyond one machine): how much longer the run took than the
     # engines' CPU spread perfectly over the cores.
     print(f"| wall / (engine CPU / {cores} cores) | {wall / (engines / cores):.2f} (target <= 1.15) |")
@@ -220,6 +240,37 @@ def steal_seconds(stat: str | None = None) -> float | None:
     if fields[0] != "cpu" or len(fields) < 9:
         return None
     return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+
+
+def ledger_intervals(ledger: Path) -> list[tuple[float, float]]:
+    """(start, end) epoch of every engine call in the ledger."""
+    out = []
+    for line in ledger.read_text().splitlines() if ledger.is_file() else []:
+        fields = line.split("\t")
+        out.append((float(fields[3]), float(fields[3]) + float(fields[2])))
+    return out
+
+
+def combine_parts(parts: list[dict], engine_calls: list[tuple[float, float]]) -> dict:
+    """One run's timing from the parts it ran in.  A part that was stopped before it could record
+    itself (``wall_s`` None) counts from its start to the end of the last engine call that started
+    within it, and then the run's CPU is unknown (None): only runfactor's own children were
+    measured, and those of a killed part are lost."""
+    wall, cpu, steal, interrupted = 0.0, 0.0, 0.0, 0
+    for i, part in enumerate(parts):
+        if part["wall_s"] is None:
+            interrupted += 1
+            end = parts[i + 1]["start_epoch"] if i + 1 < len(parts) else float("inf")
+            ends = [b for a, b in engine_calls if part["start_epoch"] <= a < end]
+            wall += (max(ends) - part["start_epoch"]) if ends else 0.0
+            cpu = steal = None
+            continue
+        wall += part["wall_s"]
+        if cpu is not None:
+            cpu += part["cpu_s"]
+        if steal is not None:
+            steal = None if part["steal_s"] is None else steal + part["steal_s"]
+    return {"wall_s": wall, "cpu_s": cpu, "steal_s": steal, "parts": len(parts), "interrupted": interrupted}
 
 
 def busy_seconds(intervals: list[tuple[float, float]]) -> float:

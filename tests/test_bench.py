@@ -58,3 +58,18 @@ def test_set_key_replaces_or_adds_a_parset_setting(tmp_path):
     text = parset.read_text()
     assert "peel_flux_jy = 100" in text and "peel_flux_jy = 25" not in text and "selfcal_passes = 2" in text
     assert text.index("[imaging]") < text.index("make_mosaic = False")
+
+
+def test_a_run_in_parts_sums_its_walls_and_an_interrupted_part_ends_at_its_last_engine_call():
+    from facet_chain import combine_parts
+
+    done = {"start_epoch": 0.0, "wall_s": 100.0, "cpu_s": 150.0, "steal_s": 1.0}
+    killed = {"start_epoch": 1000.0, "wall_s": None, "cpu_s": None, "steal_s": None}
+    last = {"start_epoch": 5000.0, "wall_s": 50.0, "cpu_s": 80.0, "steal_s": 0.5}
+    calls = [(10.0, 90.0), (1001.0, 1500.0), (1400.0, 1700.0), (5001.0, 5040.0)]
+    whole = combine_parts([done, last], calls)
+    assert (whole["wall_s"], whole["cpu_s"], whole["steal_s"], whole["interrupted"]) == (150.0, 230.0, 1.5, 0)
+    # the killed part: 1000 -> 1700 (the end of its last call, not of the next part's)
+    whole = combine_parts([done, killed, last], calls)
+    assert (whole["wall_s"], whole["cpu_s"], whole["steal_s"], whole["interrupted"]) == (850.0, None, None, 1)
+    assert combine_parts([done], calls)["parts"] == 1
