@@ -47,7 +47,9 @@ def rc(tiny_obs, tmp_path_factory):
     parset = base / "factor.parset"
     body = (f"[global]\ndir_working = work\ndir_ms = {tiny_obs}\n"
             "[calibration]\nselfcal_passes = 1\n"
-            "[imaging]\nselfcal_cellsize_arcsec = 8.0\nwsclean_use_idg = False\n"
+            # Coarse facet images (about 1000 px instead of 2048): run control re-images the field
+            # after most steps, and what is tested here is which jobs run, not the image quality.
+            "[imaging]\nselfcal_cellsize_arcsec = 8.0\nfacet_cellsize_arcsec = [16.0]\nwsclean_use_idg = False\n"
             "[directions]\ndirections_file = directions.txt\nndir_process = 2\n")
     parset.write_text(body)
     names = [line.split()[0] for line in (base / "directions.txt").read_text().splitlines() if line and line[0] != "#"]

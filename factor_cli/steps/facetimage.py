@@ -95,21 +95,34 @@ def _shared_facet_data(p: dict, log: Path, work: Path) -> tuple[list[str], str, 
     return out, solution_direction, restore
 
 
-def _image(p: dict, log: Path, out: Path, work: Path) -> None:
-    d = p["direction"]
-    facet = d["facet"]
-    centre = (facet["ra_deg"], facet["dec_deg"])
-    ms, solution_direction, restore = (_shared_facet_data if "facet_data" in p else calibrated_facet_data)(p, log, work)
+def facet_grid(p: dict) -> tuple[int, object, object]:
+    """(size, WCS, mask inside the facet polygon) of a facet image: centred on the facet, its
+    width padded, the set's cell."""
+    facet = p["direction"]["facet"]
     cell = p["cellsize_arcsec"]
     size = optimum_size(facet["width_deg"] * 3600.0 / cell * p["padding"], minimum=256)
-    wcs = image_wcs(centre, size, cell)
-    mask = polygon_mask([tuple(v) for v in facet["vertices"]], wcs, (size, size))
+    wcs = image_wcs((facet["ra_deg"], facet["dec_deg"]), size, cell)
+    return size, wcs, polygon_mask([tuple(v) for v in facet["vertices"]], wcs, (size, size))
+
+
+def facet_imaging_settings(p: dict, size: int, work: Path) -> ImagingSettings:
+    """How a facet is cleaned (Factor's and Rapthor's final imaging: auto-mask 3 sigma, then
+    1 sigma inside that mask); also what the benchmarks image the noise alone with, since this
+    clean reaches into the noise and so sets the thermal reference of the mosaic."""
+    return ImagingSettings(size=size, scale_arcsec=p["cellsize_arcsec"], robust=p["robust"], min_uv_lambda=p["min_uv_lambda"],
+                           abs_mem_gb=wsclean_memory_gb(p), temp_dir=str(work), taper_arcsec=p["taper_arcsec"],
+                           channels_out=p["channels_out"], auto_mask=3.0, auto_threshold=1.0, multiscale=p["multiscale"],
+                           multiscale_scales=tuple(p["multiscale_scales"]) if p["multiscale_scales"] else None,
+                           baseline_averaging_wavelengths=p["bl_avg_wavelengths"])
+
+
+def _image(p: dict, log: Path, out: Path, work: Path) -> None:
+    d = p["direction"]
+    ms, solution_direction, restore = (_shared_facet_data if "facet_data" in p else calibrated_facet_data)(p, log, work)
+    cell = p["cellsize_arcsec"]
+    size, wcs, mask = facet_grid(p)
     write_mask(work / "mask.fits", mask, wcs)
-    settings = ImagingSettings(size=size, scale_arcsec=cell, robust=p["robust"], min_uv_lambda=p["min_uv_lambda"],
-                               abs_mem_gb=wsclean_memory_gb(p), temp_dir=str(work), taper_arcsec=p["taper_arcsec"], channels_out=p["channels_out"], auto_mask=3.0,
-                               auto_threshold=1.0, multiscale=p["multiscale"],
-                               multiscale_scales=tuple(p["multiscale_scales"]) if p["multiscale_scales"] else None,
-                               baseline_averaging_wavelengths=p["bl_avg_wavelengths"])
+    settings = facet_imaging_settings(p, size, work)
     products = wsclean(ms, str(work / "image"), settings, fits_mask=str(work / "mask.fits"),
                        log=log, threads=p["threads"], update_model=False)
     image = products["image"]

@@ -109,7 +109,7 @@ def primary_beam(ms: str, wcs: WCS, shape: tuple[int, int], freqs_hz: list[float
     return map_coordinates(coarse, [yy * (grid - 1) / (shape[0] - 1), xx * (grid - 1) / (shape[1] - 1)], order=1)
 
 
-def _write(path: Path, data: np.ndarray, wcs: WCS, meta: dict) -> None:
+def write_image(path: Path, data: np.ndarray, wcs: WCS, meta: dict) -> None:
     header = wcs.to_header()
     for k, v in meta.items():
         header[k] = v
@@ -123,9 +123,9 @@ def run(p: dict, log: Path) -> None:
     images = [(img, [tuple(v) for v in verts]) for img, verts in zip(p["images"], p["vertices"])]
     mosaic, wcs, meta = build_mosaic(images, tuple(p["centre_deg"]))
     beam = primary_beam(p["beam_ms"], wcs, mosaic.shape, p["freqs_hz"], p["times_s"])
-    _write(out / "mosaic.fits", mosaic, wcs, meta)
-    _write(out / "mosaic.pb.fits", beam, wcs, {})
-    _write(out / "mosaic.pbcor.fits", mosaic / beam, wcs, meta)
-    _write(out / "mosaic.pbcut.fits", np.where(beam >= PB_CUT, mosaic, np.nan), wcs, meta)
+    write_image(out / "mosaic.fits", mosaic, wcs, meta)
+    write_image(out / "mosaic.pb.fits", beam, wcs, {})
+    write_image(out / "mosaic.pbcor.fits", mosaic / beam, wcs, meta)
+    write_image(out / "mosaic.pbcut.fits", np.where(beam >= PB_CUT, mosaic, np.nan), wcs, meta)
     with open(log, "a") as fh:
         fh.write(json.dumps({"mosaic_shape": list(mosaic.shape), "pb_min": float(beam.min()), "pb_max": float(beam.max())}) + "\n")

@@ -1,0 +1,52 @@
+"""The thermal reference of a mosaic: the noise alone, imaged facet by facet exactly as the
+pipeline images the facets, and mosaicked as it mosaics them.
+
+Why not a dirty image of the noise: the final facet images are cleaned into the noise
+(auto-mask at 3 sigma, then 1 sigma inside that mask, as Factor and Rapthor do), which takes
+part of the noise into clean components and restores it with the clean beam.  Measured on
+`small` seed 1: inside the facets (where the clean runs) the facet images' source-free rms was
+0.72-0.81 mJy/beam, outside them 0.86-0.92, and a dirty image of the noise 0.87; against it a
+perfectly calibrated mosaic scored 0.86.  Against the noise cleaned the same way, the excess
+over 1 is what calibration and subtraction left.  The mosaic's resampling lowers the rms of a
+noise image by a further ~2 % (cubic interpolation at sub-pixel offsets), which imaging at each
+facet's own centre reproduces too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .engines import run_dp3
+from .imaging import wsclean, write_mask
+from .steps.facetimage import facet_grid, facet_imaging_settings
+from .steps.mosaic import build_mosaic, write_image
+
+
+def noise_mosaic(noise_ms: list[str], config: dict, image_op: str, work: str | Path, threads: int = 2) -> str:
+    """Image ``noise_ms`` (DATA: noise only) for every facet of the imaging set ``image_op`` of a
+    run (its ``config.yaml``), as facetimage does, mosaic the images as fieldmosaic does, and
+    return the mosaic's path (``work/noise_mosaic.fits``)."""
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    entries = config["steps"]["facetimage"][image_op]
+    images = []
+    for name in config["imaged"]:
+        p = {**entries[name], "wsclean_mem_mb": 0}
+        facet = p["direction"]["facet"]
+        folder = work / name
+        folder.mkdir(exist_ok=True)
+        shifted = []
+        for i, ms in enumerate(noise_ms):
+            shifted.append(str(folder / f"noise_{i}.ms"))
+            run_dp3({"msin": ms, "msin.datacolumn": "DATA", "msout": shifted[-1], "msout.overwrite": True,
+                     "steps": ["shift"], "shift.type": "phaseshift",
+                     "shift.phasecenter": [f"{facet['ra_deg']}deg", f"{facet['dec_deg']}deg"]}, threads=threads)
+        size, wcs, mask = facet_grid(p)
+        write_mask(folder / "mask.fits", mask, wcs)
+        products = wsclean(shifted, str(folder / "image"), facet_imaging_settings(p, size, folder),
+                           fits_mask=str(folder / "mask.fits"), threads=threads, update_model=False)
+        images.append((products["image"], [tuple(v) for v in facet["vertices"]]))
+    mosaic, wcs, meta = build_mosaic(images, tuple(config["centre_deg"]))
+    out = work / "noise_mosaic.fits"
+    write_image(out, mosaic, wcs, meta)
+    return str(out)
