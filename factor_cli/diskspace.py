@@ -33,8 +33,9 @@ def free_bytes(path: Path) -> int:
 
 
 def check_space(dir_working: Path, input_ms: list[str], stages: int, chunks_exist: bool) -> tuple[str | None, str | None]:
-    """(error, warning) messages, or None for each when there is room."""
-    size = sum(tree_size(m) for m in input_ms)
+    """(error, warning) messages, or None for each when there is room.  ``input_ms`` may name an
+    MS more than once (one entry per time chunk cut from it); each counts once."""
+    size = sum(tree_size(m) for m in dict.fromkeys(str(Path(m)) for m in input_ms))
     free = free_bytes(dir_working)
     gb = 1e9
     if not chunks_exist and free < 1.1 * size:

@@ -206,3 +206,8 @@ def test_disk_space_error_before_chunking_and_warning_for_the_whole_run(tmp_path
     assert error is None and "5.0e-06 GB" not in warning and "4 stages" in warning
     monkeypatch.setattr(diskspace, "free_bytes", lambda path: 10_000)
     assert diskspace.check_space(tmp_path / "work", [str(ms)], 4, chunks_exist=False) == (None, None)
+    # An MS cut into several time chunks is listed once per chunk but copied once (the
+    # benchmark preset's four chunks per band were counted four times: 213 GB for 51).
+    monkeypatch.setattr(diskspace, "free_bytes", lambda path: 4999)  # 5 copies of 1000 bytes needed
+    assert diskspace.check_space(tmp_path / "work", [str(ms)], 4, chunks_exist=True)[1] is not None
+    assert diskspace.check_space(tmp_path / "work", [str(ms)] * 4, 3, chunks_exist=True) == (None, None)
