@@ -112,15 +112,18 @@ def test_mosaic_beats_di_only_image(run, tiny_obs):
 
 
 def test_mosaic_noise_near_thermal(run, tiny_obs):
-    """Measured 1.27x (seed 7, facet models restored onto the cleaned residual, TEC+phase
-    smoothed in time, amplitude loop, DDECal 50 steps of 0.2); 2.16x with the model added back
-    and cleaned again (Factor's facet imaging), 2.34x without the smoothing as well, 2.73x with
-    Factor's 75 steps of 0.02, 2.9x before TEC+phase and the loop, 3.2x without the
-    medium-resolution model: the bound catches a regression of the imaging or the selfcal."""
+    """Against the noise imaged facet by facet and mosaicked as the run's facets were (the facet
+    clean reaches into the noise: on tiny's 12-station PSF that noise mosaic is 0.73 of a dirty
+    noise image).  Measured 1.74x (seed 7, facet models restored onto the cleaned residual; the
+    dirty residual is ~1.8x the dirty noise).  Against the dirty noise image, as measured before:
+    1.27x restored, 2.16x with the model added back and cleaned again (Factor's facet imaging),
+    2.34x without the fast phases' smoothing as well, 2.73x with Factor's 75 steps of 0.02, 2.9x
+    before TEC+phase and the loop, 3.2x without the medium-resolution model: the bound catches a
+    regression of the imaging (2.16 / 0.73 = 3.0 here) or the selfcal."""
     sky = str(tiny_obs / "truth" / "sky.txt")
     dd = source_free_rms(run["products"]["mosaic_pbcut"], sky)
     thermal = source_free_rms(str(run["ref"] / "noise" / "noise_mosaic.fits"), sky, within=run["products"]["mosaic_pbcut"])
-    assert dd <= 1.6 * thermal, (dd, thermal)
+    assert dd <= 2.0 * thermal, (dd, thermal)
 
 
 def test_calibrator_fluxes_and_positions(run, tiny_truth):
@@ -211,11 +214,11 @@ def test_workflow_is_lint_clean(run):
 def test_second_image_set_reaches_the_same_quality_at_its_resolution(run, tiny_obs, tiny_truth):
     """The tapered set, imaged from the shared calibrated facet data: its own mosaic and pbcor
     image at its cell size, a wider restoring beam, calibrator fluxes within 5 % and positions
-    within 0.2 beam, noise against the noise imaged with its settings.  Measured (seed 7):
-    1.41x thermal (the first set: 1.27x; the residual excess is largest on short baselines,
-    which the taper weights up), fluxes 0.966-0.993, offsets <= 0.2" (with WSClean's
-    -restore-list, which puts components on pixel centres, 2.6-6.1" and 0.92; with the model
-    cleaned again, 2.91x thermal)."""
+    within 0.2 beam, noise against the noise imaged and mosaicked as this set's facets.
+    Measured (seed 7): 1.85x (the first set: 1.74x; the residual excess is largest on short
+    baselines, which the taper weights up), fluxes 0.966-0.993, offsets <= 0.2" (with WSClean's
+    -restore-list, which puts components on pixel centres, 2.6-6.1" and 0.92).  Against a dirty
+    noise image: 1.41x, and 2.91x with the model cleaned again (0.76 of that image here: 3.8x)."""
     from astropy.io import fits
 
     second = run["products"]["image_sets"][SECOND_OP]
@@ -229,7 +232,7 @@ def test_second_image_set_reaches_the_same_quality_at_its_resolution(run, tiny_o
     sky = str(tiny_obs / "truth" / "sky.txt")
     dd = source_free_rms(second["mosaic_pbcut"], sky)
     thermal = source_free_rms(str(run["ref"] / "noise2" / "noise_mosaic.fits"), sky, within=second["mosaic_pbcut"])
-    assert dd <= 1.8 * thermal, (dd, thermal)
+    assert dd <= 2.2 * thermal, (dd, thermal)
     for cal in tiny_truth["calibrators"]:
         flux, offset = fitted_flux(second["mosaic_pbcor"], cal["ra_deg"], cal["dec_deg"])
         true_flux = cal["flux_jy"] * (tiny_truth["bands"][0]["ref_freq_hz"] / cal["ref_freq_hz"]) ** cal["spectral_index"][0]
