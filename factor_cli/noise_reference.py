@@ -9,7 +9,9 @@ part of the noise into clean components and restores it with the clean beam.  Me
 perfectly calibrated mosaic scored 0.86.  Against the noise cleaned the same way, the excess
 over 1 is what calibration and subtraction left.  The mosaic's resampling lowers the rms of a
 noise image by a further ~2 % (cubic interpolation at sub-pixel offsets), which imaging at each
-facet's own centre reproduces too.
+facet's own centre reproduces too.  The noise is not averaged first as the facet data are:
+averaging changes neither the noise per image pixel nor the Briggs weights, which are formed
+from the summed weights per uv cell.
 """
 
 from __future__ import annotations
