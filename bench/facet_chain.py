@@ -92,7 +92,8 @@ def main() -> int:
                     cpu_s=(after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
                     steal_s=None if steal_before is None else steal_after - steal_before)
         parts_file.write_text(json.dumps(parts))
-        timing.write_text(json.dumps(combine_parts(parts, ledger_intervals(work / "benchmarks" / "engines.tsv"))))
+        calls = ledger_calls(work / "benchmarks" / "engines.tsv")
+        timing.write_text(json.dumps(combine_parts(parts, [(start, start + wall_s) for _, _, wall_s, start, _ in calls])))
     run_time = json.loads(timing.read_text())
     wall, total_cpu, steal = run_time["wall_s"], run_time["cpu_s"], run_time.get("steal_s")
     truth = json.loads((run / "truth" / "truth.json").read_text())
@@ -111,15 +112,13 @@ def main() -> int:
     engine_cpu = defaultdict(float)
     intervals = []
     by_kind: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0])  # calls, CPU, wall
-    ledger = work / "benchmarks" / "engines.tsv"
-    for line in ledger.read_text().splitlines() if ledger.exists() else []:
-        name, cpu, wall_s, start_epoch, kind = (line.split("\t") + ["?"])[:5]
-        engine_cpu[name] += float(cpu)
-        intervals.append((float(start_epoch), float(start_epoch) + float(wall_s)))
+    for name, cpu, wall_s, start_epoch, kind in ledger_calls(work / "benchmarks" / "engines.tsv"):
+        engine_cpu[name] += cpu
+        intervals.append((start_epoch, start_epoch + wall_s))
         entry = by_kind[f"{name.removesuffix('.py')} {kind}"]
         entry[0] += 1
-        entry[1] += float(cpu)
-        entry[2] += float(wall_s)
+        entry[1] += cpu
+        entry[2] += wall_s
     busy = busy_seconds(intervals)
 
     cell = float(next(l.split("=")[1] for l in (run / "factor.parset").read_text().splitlines() if l.startswith("selfcal_cellsize_arcsec")))
@@ -252,13 +251,14 @@ def steal_seconds(stat: str | None = None) -> float | None:
     return int(fields[8]) / os.sysconf("SC_CLK_TCK")
 
 
-def ledger_intervals(ledger: Path) -> list[tuple[float, float]]:
-    """(start, end) epoch of every engine call in the ledger."""
-    out = []
+def ledger_calls(ledger: Path) -> list[tuple[str, float, float, float, str]]:
+    """Every engine call in the ledger: (engine, CPU s, wall s, start epoch, kind; "?" in ledgers
+    written before calls recorded their kind)."""
+    calls = []
     for line in ledger.read_text().splitlines() if ledger.is_file() else []:
-        fields = line.split("\t")
-        out.append((float(fields[3]), float(fields[3]) + float(fields[2])))
-    return out
+        name, cpu, wall_s, start_epoch, kind = (line.split("\t") + ["?"])[:5]
+        calls.append((name, float(cpu), float(wall_s), float(start_epoch), kind))
+    return calls
 
 
 def combine_parts(parts: list[dict], engine_calls: list[tuple[float, float]]) -> dict:

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .engines import run_dp3
 from .imaging import wsclean, write_mask
+from .steps.facetdata import prepare_band
 from .steps.facetimage import facet_grid, facet_imaging_settings
 from .steps.mosaic import build_mosaic, write_image
 
@@ -37,12 +37,9 @@ def noise_mosaic(noise_ms: list[str], config: dict, image_op: str, work: str | P
         facet = p["direction"]["facet"]
         folder = work / name
         folder.mkdir(exist_ok=True)
-        shifted = []
-        for i, ms in enumerate(noise_ms):
-            shifted.append(str(folder / f"noise_{i}.ms"))
-            run_dp3({"msin": ms, "msin.datacolumn": "DATA", "msout": shifted[-1], "msout.overwrite": True,
-                     "steps": ["shift"], "shift.type": "phaseshift",
-                     "shift.phasecenter": [f"{facet['ra_deg']}deg", f"{facet['dec_deg']}deg"]}, threads=threads)
+        shifted = [str(folder / f"noise_{i}.ms") for i in range(len(noise_ms))]
+        for ms, out in zip(noise_ms, shifted):  # phase-shifted only: no model, no solutions, no averaging
+            prepare_band(ms, out, (facet["ra_deg"], facet["dec_deg"]), 1, 1, None, None, None, name, None, threads)
         size, wcs, mask = facet_grid(p)
         write_mask(folder / "mask.fits", mask, wcs)
         products = wsclean(shifted, str(folder / "image"), facet_imaging_settings(p, size, folder),

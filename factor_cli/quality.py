@@ -181,16 +181,14 @@ def residual_near(ms: list[str], ra_deg: float, dec_deg: float, work: str, size:
     first (into ``work``), so any position can be imaged."""
     from pathlib import Path
 
-    from .engines import run_dp3, run_wsclean
+    from .engines import run_wsclean
+    from .steps.facetdata import prepare_band
 
     out = Path(work)
     out.mkdir(parents=True, exist_ok=True)
-    shifted = []
-    for i, m in enumerate(ms):
-        shifted.append(str(out / f"shifted_{i}.ms"))
-        run_dp3({"msin": m, "msin.datacolumn": "DATA", "msout": shifted[-1], "msout.overwrite": True,
-                 "steps": ["shift"], "shift.type": "phaseshift", "shift.phasecenter": [f"{ra_deg}deg", f"{dec_deg}deg"]},
-                threads=threads)
+    shifted = [str(out / f"shifted_{i}.ms") for i in range(len(ms))]
+    for m, copy in zip(ms, shifted):  # phase-shifted only: no model, no solutions, no averaging
+        prepare_band(m, copy, (ra_deg, dec_deg), 1, 1, None, None, None, "", None, threads)
     run_wsclean(["-name", str(out / "near"), "-size", str(size), str(size), "-scale", f"{cell_arcsec}asec",
                  "-weight", "briggs", "-0.5", "-minuv-l", "80", "-use-wgridder", *shifted], threads=threads)
     data = np.squeeze(fits.getdata(str(out / "near-dirty.fits")))
