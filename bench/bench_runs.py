@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import yaml
+
 from factor_cli import calibration as cal
 from factor_cli.engines import run_dp3
 
@@ -18,6 +20,27 @@ def preset_run(description: str, default_preset: str, default_seed: int) -> tupl
     ap.add_argument("--seed", type=int, default=default_seed)
     args = ap.parse_args()
     return args, RUNS / f"{args.preset}-{args.seed}"
+
+
+def last_subtractions(work: Path) -> dict[str, dict]:
+    """Each direction's last subtraction step of a run (its ``new_model`` and ``solutions``):
+    the model and solutions its final residual holds."""
+    plan = yaml.safe_load((work / "config.yaml").read_text())
+    last = {}
+    for per_chunk in plan["steps"]["subtract"].values():
+        step = next(iter(per_chunk.values()))
+        last[step["direction"]] = step
+    return last
+
+
+def residual_image_args(run: Path) -> list[str]:
+    """WSClean settings of the bench's dirty residual and noise images (R_res): the whole
+    field (5.2 deg) at the run's selfcal cell, Briggs -0.5, no dirty-image duplicate."""
+    parset = (run / "factor.parset").read_text().splitlines()
+    cell = float(next(line.split("=")[1] for line in parset if line.startswith("selfcal_cellsize_arcsec")))
+    npix = int(5.2 * 3600 / cell)
+    npix += npix % 2
+    return ["-size", str(npix), str(npix), "-scale", f"{cell}asec", "-weight", "briggs", "-0.5", "-minuv-l", "80", "-no-dirty"]
 
 
 def true_sky_step(name: str, skymodel: str, patch: str, operation: str, gains: str) -> dict:

@@ -47,6 +47,8 @@ from factor_cli.quality import (
     source_free_rms,
 )
 
+from bench_runs import residual_image_args  # bench/, the script's own folder
+
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 
@@ -121,12 +123,9 @@ def main() -> int:
         entry[2] += wall_s
     busy = busy_seconds(intervals)
 
-    cell = float(next(l.split("=")[1] for l in (run / "factor.parset").read_text().splitlines() if l.startswith("selfcal_cellsize_arcsec")))
     ref = work / "bench_images"
     ref.mkdir(exist_ok=True)
-    npix = int(5.2 * 3600 / cell)
-    npix += npix % 2
-    common = ["-size", str(npix), str(npix), "-scale", f"{cell}asec", "-weight", "briggs", "-0.5", "-minuv-l", "80", "-no-dirty"]
+    common = residual_image_args(run)
     noise_ms = [str(run / m) for m in truth["noise_ms"].values()]
     inputs = [str(run / m) for m in truth["noise_ms"]]
     run_wsclean([*common, "-name", str(ref / "noise"), *noise_ms], threads=2)

@@ -25,7 +25,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from factor_cli import calibration as cal
 from factor_cli.engines import run_dp3
@@ -33,7 +32,7 @@ from factor_cli.facets import separation_deg
 from factor_cli.quality import phase_errors
 from factor_cli.skymodel import read_skymodel, write_skymodel
 
-from bench_runs import in_place, phase_shifted, preset_run, true_sky_step  # bench/, the script's own folder
+from bench_runs import in_place, last_subtractions, phase_shifted, preset_run, true_sky_step  # bench/, the script's own folder
 
 PEEL_RADIUS_DEG = 2.0 / 60.0  # a peeled source's true components (bright: 20" doubles)
 
@@ -49,11 +48,7 @@ def main() -> int:
         raise SystemExit("peel_leftovers: needs peeled sources and one band (preset bright)")
     gains = str(run / "truth" / "gains.h5")
     apparent = read_skymodel(run / truth["bands"][0]["apparent_skymodel"])
-    plan = yaml.safe_load((work / "config.yaml").read_text())
-    last = {}  # each direction's last subtraction: the model and solutions the residual holds
-    for per_chunk in plan["steps"]["subtract"].values():
-        step = next(iter(per_chunk.values()))
-        last[step["direction"]] = step
+    last = last_subtractions(work)
 
     print(f"\n## calibrator phases beside peeled sources: preset {args.preset}, seed {args.seed}\n")
     print("| calibrator | peels removed perfectly | peels subtracted with the run's solutions | joint solve |\n|---|---|---|---|")
