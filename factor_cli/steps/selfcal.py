@@ -363,7 +363,14 @@ def _known_source_model(facet_ms: list[str], known: list, facet_mask: np.ndarray
     facetsub, be left unsubtracted in the residual (measured: the brightest facet's model
     shrank from the DI model's components to 2-3 in the second pass).  The data after the
     auto-masked clean (RESIDUAL_HIGH) are cleaned again inside small discs around every known
-    source, and what is found is subtracted from RESIDUAL_HIGH too."""
+    source, and what is found is subtracted from RESIDUAL_HIGH too.
+
+    Known sources include every component of the model being replaced, so the 1-sigma
+    components of one pass get discs in the next and the model grows (bright seed 3, 4 passes:
+    dir00 154 -> 798 components, most of them away from any true source).  That looks like a
+    bug but is worth keeping: the extra components fit the bright sources' leftovers, and
+    taking only the DI model's sources as known (session 21) gave better solutions but R_res
+    1.58 -> 1.73 and R_mosaic 1.55 -> 1.77 (README Benchmarks, bench/model_content.py)."""
     if not known:
         return []
     cell = img.scale_arcsec
