@@ -38,15 +38,16 @@ from bench_runs import in_place, last_subtractions, preset_run, residual_image_a
 MATCH_ARCSEC = 30.0
 
 
-def near_truth(comp, truth) -> bool:
-    """Within 30" (or 1.5 major axes of an extended true source) of a true source."""
-    return any(separation_deg((comp.ra_deg, comp.dec_deg), (t.ra_deg, t.dec_deg)) * 3600.0
-               < max(MATCH_ARCSEC, 1.5 * t.major_arcsec) for t in truth)
+def at_source(comp, source) -> bool:
+    """``comp`` lies within 30" (or 1.5 major axes of an extended source) of the true ``source``."""
+    return (separation_deg((comp.ra_deg, comp.dec_deg), (source.ra_deg, source.dec_deg)) * 3600.0
+            < max(MATCH_ARCSEC, 1.5 * source.major_arcsec))
 
 
-def image(ms: list[str], name: Path, run: Path) -> np.ndarray:
+def image(ms: list[str], name: Path, run: Path) -> str:
+    """The dirty image of ``ms`` with R_res's settings; its path."""
     run_wsclean([*residual_image_args(run), "-name", str(name), *ms], threads=2)
-    return np.squeeze(fits.getdata(f"{name}-image.fits"))
+    return f"{name}-image.fits"
 
 
 def main() -> int:
@@ -69,8 +70,9 @@ def main() -> int:
     models, elsewhere = [], {}
     for name, step in last.items():
         comps = read_skymodel(work / step["new_model"])
-        at = [c for c in comps if near_truth(c, sky)]
-        rest = [c for c in comps if not near_truth(c, sky)]
+        near = [any(at_source(c, t) for t in sky) for c in comps]
+        at = [c for c, n in zip(comps, near) if n]
+        rest = [c for c, n in zip(comps, near) if not n]
         models += comps
         elsewhere[name] = (rest, str(work / step["solutions"]))
         print(f"| {name} | {len(comps)} | {len(at)}, {sum(c.flux_jy for c in at):.3f} | "
@@ -79,8 +81,7 @@ def main() -> int:
     noise = image_rms(str(ref / "noise-image.fits"))
     resid = np.squeeze(fits.getdata(ref / "resid-image.fits"))
     error = resid - np.squeeze(fits.getdata(ref / "noise-image.fits"))
-    missing = [t for t in apparent if not any(separation_deg((t.ra_deg, t.dec_deg), (c.ra_deg, c.dec_deg)) * 3600.0
-                                              < max(MATCH_ARCSEC, 1.5 * t.major_arcsec) for c in models)]
+    missing = [t for t in apparent if not any(at_source(c, t) for c in models)]
     with tempfile.TemporaryDirectory(prefix="model-content-") as tmp:
         t = Path(tmp)
         rows = [("R_res of the run", f"{image_rms(str(ref / 'resid-image.fits')) / noise:.3f}")]
@@ -95,9 +96,8 @@ def main() -> int:
                 in_place(Path(dst), {k: true_sky_step(k, m, p, "subtract", str(run / "truth" / "gains.h5"))
                                      for k, (m, p) in steps.items()})
             flux = sorted(m.flux_jy for m in missing)
-            image(ms, t / "no_missing", run)
             rows.append((f"true sources in no model: {len(missing)}, {1e3 * flux[0]:.0f}-{1e3 * flux[-1]:.0f} mJy apparent; "
-                         "R_res with them subtracted (true gains)", f"{image_rms(str(t / 'no_missing-image.fits')) / noise:.3f}"))
+                         "R_res with them subtracted (true gains)", f"{image_rms(image(ms, t / 'no_missing', run)) / noise:.3f}"))
         base = t / "elsewhere.ms"
         shutil.copytree(run / truth["noise_ms"][truth["bands"][0]["ms"]], base)
         first = True
@@ -109,14 +109,15 @@ def main() -> int:
             run_dp3({"msin": str(base), "msout": ".", "msout.datacolumn": "DATA", "steps": ["p"],
                      **cal.predict_step("p", str(path), "replace" if first else "add", h5, name)}, threads=2)
             first = False
-        spur = image([str(base)], t / "elsewhere", run)
+        spur_path = image([str(base)], t / "elsewhere", run)
+        spur = np.squeeze(fits.getdata(spur_path))
         ok = np.isfinite(spur) & np.isfinite(error)
         noise_std = float(np.std((resid - error)[ok]))
         # The residual holds minus their image (they were subtracted): a least-squares fit of
         # real leftovers leaves an error uncorrelated with the fit, a fit of noise one
         # anti-correlated with the noise.
         rows += [("components elsewhere, predicted with their solutions: rms / noise",
-                  f"{image_rms(str(t / 'elsewhere-image.fits')) / noise:.3f}"),
+                  f"{image_rms(spur_path) / noise:.3f}"),
                  ("correlation of the residual's error (residual - noise) with minus their image",
                   f"{np.corrcoef(error[ok], -spur[ok])[0, 1]:.3f}"),
                  ("correlation of their image with the noise", f"{np.corrcoef(spur[ok], (resid - error)[ok])[0, 1]:.3f}"),
