@@ -6,7 +6,9 @@ parset change that alters a step's parameters reruns exactly that step; the step
 output goes to the rule's log.  Threads, WSClean's memory and the node-local scratch folder
 come from the job's resources instead (cluster.py): where a job runs must not rerun it.
 SIGTERM (a scheduler's cancel or time limit) unwinds like an exception, so a step's scratch
-folder is removed even then.
+folder is removed even then.  On the local executor the job's threads are recorded while it
+runs, so that idle cores are lent to other jobs' engine calls and not to ones it holds
+(core_lending.py).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import signal
 import sys
 import traceback
 from pathlib import Path
+
+from .core_lending import job_holding
 
 STEPS = ("chunk", "skymodels", "selfcal", "peel", "subtract", "facetimagedata", "facetimage", "mosaic", "products")
 
@@ -34,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminated)
     job = {"threads": int(threads), "wsclean_mem_mb": int(mem_mb), "scratch": scratch or None}
     try:
-        module.run({**json.loads(params), **job}, log_path)
+        with job_holding(job["threads"]):
+            module.run({**json.loads(params), **job}, log_path)
     except Exception as err:  # noqa: BLE001 - report any failure in the job's log, then fail the job
         with open(log_path, "a") as fh:
             fh.write(traceback.format_exc())
