@@ -29,21 +29,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from .runlock import process_alive
+
 FOLDER_ENV = "FACTOR_CORE_FOLDER"
 CORES_ENV = "FACTOR_CORES"
 
 _calls = itertools.count()
 _calls_lock = threading.Lock()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _holdings(folder: Path) -> tuple[dict[int, int], dict[int, int]]:
@@ -56,7 +48,7 @@ def _holdings(folder: Path) -> tuple[dict[int, int], dict[int, int]]:
         if kind not in ("job", "call"):
             continue
         pid = int(rest.split("-")[0])
-        if not _alive(pid):
+        if not process_alive(pid):
             f.unlink(missing_ok=True)
             continue
         threads = int(f.read_text() or 0)

@@ -19,7 +19,9 @@ class RunLockError(RuntimeError):
     pass
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int, command: bytes | None = None) -> bool:
+    """Whether process ``pid`` runs, and (where /proc tells) runs ``command``: a PID recorded by a
+    process killed long ago may have been given to another."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -27,8 +29,11 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     cmdline = Path(f"/proc/{pid}/cmdline")
-    if cmdline.exists():  # guard against a recycled PID
-        return b"runfactor" in cmdline.read_bytes()
+    if command is not None and cmdline.exists():
+        try:
+            return command in cmdline.read_bytes()
+        except OSError:  # ended meanwhile
+            return False
     return True
 
 
@@ -39,7 +44,7 @@ def running_pid(dir_working: Path) -> int | None:
         pid = int(path.read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
-    return pid if pid != os.getpid() and _alive(pid) else None
+    return pid if pid != os.getpid() and process_alive(pid, b"runfactor") else None
 
 
 def check_not_running(dir_working: Path) -> None:
