@@ -421,7 +421,9 @@ def _run(args, settings: dict, plan: dict, extra: dict, dir_working: Path, to_de
         (dir_working / "benchmarks").mkdir(exist_ok=True)
         env[LEDGER_ENV] = str((dir_working / "benchmarks" / "engines.tsv").resolve())
         if local:  # idle cores lent to the engine calls running beside them (core_lending.py)
-            env[core_lending.FOLDER_ENV] = str((dir_working / "state" / "cores").resolve())
+            cores = dir_working / "state" / "cores"
+            shutil.rmtree(cores, ignore_errors=True)  # a killed run's records (under the run lock: no job runs)
+            env[core_lending.FOLDER_ENV] = str(cores.resolve())
             env[core_lending.CORES_ENV] = str(extra["ncpu"])
         progress = Progress(sys.stdout, dir_working, quiet=args.quiet, verbose=args.verbose)
         with open(dir_working / "factor.log", "a") as fh:
