@@ -19,9 +19,8 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Iterable, Mapping
 
-from .core_lending import engine_threads
 from .side_by_side import in_worker
 
 
@@ -187,13 +186,7 @@ def _captured(cmd: list[str], env: dict[str, str], folder: Path | None = None,
         return proc, cpu, out.read()
 
 
-def _run(command: Callable[[int], list[str]], log: Path | None, threads: int) -> None:
-    """Run ``command(threads)``, with idle cores of the machine lent to it (core_lending.py)."""
-    with engine_threads(threads) as granted:
-        _run_command(command(granted), log, granted)
-
-
-def _run_command(cmd: list[str], log: Path | None, threads: int) -> None:
+def _run(cmd: list[str], log: Path | None, threads: int | None) -> None:
     import time
 
     env = engine_environment(threads=threads)
@@ -231,11 +224,9 @@ def run_dp3(args: Iterable[str] | Mapping[str, object], log: Path | None = None,
         argv = [f"{k}={_dp3_value(v)}" for k, v in args.items()]
     else:
         argv = list(args)
-    exe = find_executable("DP3.py")
-    if any(a.startswith("numthreads=") for a in argv):  # the caller's own choice: nothing lent
-        _run_command([exe, *argv], log, threads)
-    else:
-        _run(lambda t: [exe, *argv, f"numthreads={t}"], log, threads)
+    if not any(a.startswith("numthreads=") for a in argv):
+        argv.append(f"numthreads={threads}")
+    _run([find_executable("DP3.py"), *argv], log, threads)
 
 
 def _dp3_value(value: object) -> str:
@@ -256,8 +247,6 @@ def run_wsclean(args: Iterable[str], log: Path | None = None, threads: int = 1) 
     argv = list(args)
     if "-use-idg" not in argv and "-use-wgridder" not in argv:
         argv = ["-use-wgridder", *argv]
-    exe = find_executable("wsclean")
-    if "-j" in argv:  # the caller's own choice: nothing lent
-        _run_command([exe, *argv], log, threads)
-    else:
-        _run(lambda t: [exe, "-j", str(t), *argv], log, threads)
+    if "-j" not in argv:
+        argv = ["-j", str(threads), *argv]
+    _run([find_executable("wsclean"), *argv], log, threads)

@@ -23,7 +23,7 @@ from pathlib import Path
 import psutil
 import yaml
 
-from . import __version__, core_lending
+from . import __version__
 from .bands import BandInfo, InputError, check_bands, find_input_ms, inspect_ms
 from .calibrators import SelectionError, select_directions
 from .directions import (
@@ -420,11 +420,6 @@ def _run(args, settings: dict, plan: dict, extra: dict, dir_working: Path, to_de
         env = engine_environment()
         (dir_working / "benchmarks").mkdir(exist_ok=True)
         env[LEDGER_ENV] = str((dir_working / "benchmarks" / "engines.tsv").resolve())
-        if local:  # idle cores lent to the engine calls running beside them (core_lending.py)
-            cores = dir_working / "state" / "cores"
-            shutil.rmtree(cores, ignore_errors=True)  # a killed run's records (under the run lock: no job runs)
-            env[core_lending.FOLDER_ENV] = str(cores.resolve())
-            env[core_lending.CORES_ENV] = str(extra["ncpu"])
         progress = Progress(sys.stdout, dir_working, quiet=args.quiet, verbose=args.verbose)
         with open(dir_working / "factor.log", "a") as fh:
             proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

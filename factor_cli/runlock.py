@@ -19,9 +19,7 @@ class RunLockError(RuntimeError):
     pass
 
 
-def process_alive(pid: int, command: bytes | None = None) -> bool:
-    """Whether process ``pid`` runs, and (where /proc tells) runs ``command``: a PID recorded by a
-    process killed long ago may have been given to another."""
+def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -29,11 +27,8 @@ def process_alive(pid: int, command: bytes | None = None) -> bool:
     except PermissionError:
         return True
     cmdline = Path(f"/proc/{pid}/cmdline")
-    if command is not None and cmdline.exists():
-        try:
-            return command in cmdline.read_bytes()
-        except OSError:  # ended meanwhile
-            return False
+    if cmdline.exists():  # guard against a recycled PID
+        return b"runfactor" in cmdline.read_bytes()
     return True
 
 
@@ -44,7 +39,7 @@ def running_pid(dir_working: Path) -> int | None:
         pid = int(path.read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
-    return pid if pid != os.getpid() and process_alive(pid, b"runfactor") else None
+    return pid if pid != os.getpid() and _alive(pid) else None
 
 
 def check_not_running(dir_working: Path) -> None:

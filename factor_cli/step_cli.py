@@ -6,9 +6,7 @@ parset change that alters a step's parameters reruns exactly that step; the step
 output goes to the rule's log.  Threads, WSClean's memory and the node-local scratch folder
 come from the job's resources instead (cluster.py): where a job runs must not rerun it.
 SIGTERM (a scheduler's cancel or time limit) unwinds like an exception, so a step's scratch
-folder is removed even then.  On the local executor the job's threads are recorded while it
-runs, so that idle cores are lent to other jobs' engine calls and not to ones it holds
-(core_lending.py).
+folder is removed even then.
 """
 
 from __future__ import annotations
@@ -19,8 +17,6 @@ import signal
 import sys
 import traceback
 from pathlib import Path
-
-from .core_lending import job_holding
 
 STEPS = ("chunk", "skymodels", "selfcal", "peel", "subtract", "facetimagedata", "facetimage", "mosaic", "products")
 
@@ -38,8 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminated)
     job = {"threads": int(threads), "wsclean_mem_mb": int(mem_mb), "scratch": scratch or None}
     try:
-        with job_holding(job["threads"]):
-            module.run({**json.loads(params), **job}, log_path)
+        module.run({**json.loads(params), **job}, log_path)
     except Exception as err:  # noqa: BLE001 - report any failure in the job's log, then fail the job
         with open(log_path, "a") as fh:
             fh.write(traceback.format_exc())

@@ -74,7 +74,7 @@ def test_side_by_side_calls_write_whole_outputs_to_the_log_and_their_own_cpu_to_
     monkeypatch.setenv(engines.LEDGER_ENV, str(ledger))
     log = tmp_path / "job.log"
     a, b = _fake_engine(tmp_path, "alpha", 0.6), _fake_engine(tmp_path, "beta", 0.1)
-    run_side_by_side([lambda n: engines._run_command([a], log, n), lambda n: engines._run_command([b], log, n)], threads=2)
+    run_side_by_side([lambda n: engines._run([a], log, n), lambda n: engines._run([b], log, n)], threads=2)
     lines = log.read_text().splitlines()
     for name in ("alpha", "beta"):
         first = lines.index(next(line for line in lines if line.startswith("$ ") and line.endswith(name)))
@@ -87,7 +87,7 @@ def test_side_by_side_calls_write_whole_outputs_to_the_log_and_their_own_cpu_to_
 def test_an_engine_failure_names_the_engine_and_shows_its_output(tmp_path):
     bad = _fake_engine(tmp_path, "gamma", 0.0)
     with pytest.raises(engines.EngineError, match=r"gamma failed \(exit 3\)") as err:
-        run_side_by_side([lambda n: engines._run_command([bad, "3"], tmp_path / "job.log", n)] * 2, threads=2)
+        run_side_by_side([lambda n: engines._run([bad, "3"], tmp_path / "job.log", n)] * 2, threads=2)
     assert "gamma 2" in str(err.value)
 
 
