@@ -254,3 +254,28 @@ def test_plan_selfcal_strategy_from_the_parset(tiny_obs, tmp_path, preapply):
         faint = p["effective_flux_jy"] < 3.0
         assert bool(p["preaverage_bandwidth_hz"]) == faint and (p["solint_fast"] == 1 or not faint)
     assert any(p["effective_flux_jy"] < 3.0 for p in plan["steps"]["selfcal"].values())
+
+
+def test_selfcal_images_clean_only_the_calibrator_box():
+    """The clean mask is the box whose sources were added back (cal_box_model), plus two cells:
+    every box source lies inside, the leftovers beyond it (the rest of a 512-px image) do not."""
+    from factor_cli.facets import plane_coordinates
+    from factor_cli.imaging import image_wcs
+    from factor_cli.steps.selfcal import cal_box_mask
+
+    centre, cell, size, box = (181.72, 51.63), 6.0, 512, 0.1
+    mask = cal_box_mask(box, cell, size)
+    wcs = image_wcs(centre, size, cell)
+    yy, xx = np.nonzero(mask)
+    ra, dec = wcs.wcs_pix2world(xx, yy, 0)
+    x, y = plane_coordinates(centre, ra, dec)
+    half = box / 2.0
+    reach = np.maximum(np.abs(x), np.abs(y)).max()
+    assert half + 1.5 * cell / 3600.0 < reach < half + 3.5 * cell / 3600.0   # the box and two cells, no more
+    # the box's corners and centre are inside; 3 cells beyond an edge is outside
+    for dx, dy in ((0.0, 0.0), (half, half), (-half, half), (half, -half), (-half, -half)):
+        px, py = wcs.wcs_world2pix([centre[0] - dx / np.cos(np.radians(centre[1]))], [centre[1] + dy], 0)
+        assert mask[int(round(py[0])), int(round(px[0]))]
+    px, py = wcs.wcs_world2pix([centre[0]], [centre[1] + half + 3.5 * cell / 3600.0], 0)
+    assert not mask[int(round(py[0])), int(round(px[0]))]
+    assert mask.sum() == 65 * 65   # 30 + 2 cells either side of the centre pixel
