@@ -256,26 +256,35 @@ def test_plan_selfcal_strategy_from_the_parset(tiny_obs, tmp_path, preapply):
     assert any(p["effective_flux_jy"] < 3.0 for p in plan["steps"]["selfcal"].values())
 
 
-def test_selfcal_images_clean_only_the_calibrator_box():
-    """The clean mask is the box whose sources were added back (cal_box_model), plus two cells:
+def test_selfcal_images_clean_only_the_calibrator_box(tmp_path):
+    """The clean mask is the box whose sources are added back (cal_box_model), plus two cells:
     every box source lies inside, the leftovers beyond it (the rest of a 512-px image) do not."""
-    from factor_cli.facets import plane_coordinates
+    from factor_cli.facets import plane_coordinates, sky_coordinates
     from factor_cli.imaging import image_wcs
-    from factor_cli.steps.selfcal import cal_box_mask
+    from factor_cli.skymodel import Component, read_skymodel, write_skymodel
+    from factor_cli.steps.selfcal import cal_box_mask, cal_box_model
 
     centre, cell, size, box = (181.72, 51.63), 6.0, 512, 0.1
-    mask = cal_box_mask(box, cell, size)
+    d = {"ra_deg": centre[0], "dec_deg": centre[1], "cal_size_deg": box}
     wcs = image_wcs(centre, size, cell)
+    mask = cal_box_mask(d, wcs, size, cell)
     yy, xx = np.nonzero(mask)
     ra, dec = wcs.wcs_pix2world(xx, yy, 0)
     x, y = plane_coordinates(centre, ra, dec)
     half = box / 2.0
     reach = np.maximum(np.abs(x), np.abs(y)).max()
-    assert half + 1.5 * cell / 3600.0 < reach < half + 3.5 * cell / 3600.0   # the box and two cells, no more
-    # the box's corners and centre are inside; 3 cells beyond an edge is outside
-    for dx, dy in ((0.0, 0.0), (half, half), (-half, half), (half, -half), (-half, -half)):
-        px, py = wcs.wcs_world2pix([centre[0] - dx / np.cos(np.radians(centre[1]))], [centre[1] + dy], 0)
-        assert mask[int(round(py[0])), int(round(px[0]))]
-    px, py = wcs.wcs_world2pix([centre[0]], [centre[1] + half + 3.5 * cell / 3600.0], 0)
-    assert not mask[int(round(py[0])), int(round(px[0]))]
-    assert mask.sum() == 65 * 65   # 30 + 2 cells either side of the centre pixel
+    assert half + 1.5 * cell / 3600.0 < reach <= half + 2.5 * cell / 3600.0   # the box and two cells, no more
+    assert abs(mask.sum() / (box * 3600.0 / cell + 4) ** 2 - 1.0) < 0.05
+    # Sources just inside the box's edges and corners are added back and fall in the mask; just
+    # beyond the mask's margin they are neither.
+    inner = [(0.0, 0.0), (0.99 * half, 0.99 * half), (-0.99 * half, 0.5 * half), (0.3 * half, -0.99 * half)]
+    outer = [(half + 3 * cell / 3600.0, 0.0), (0.0, -half - 3 * cell / 3600.0), (2 * half, 2 * half)]
+    pts = inner + outer
+    src_ra, src_dec = sky_coordinates(centre, [p[0] for p in pts], [p[1] for p in pts])
+    comps = [Component(f"s{i}", float(r), float(dd), 1.0, patch="cal") for i, (r, dd) in enumerate(zip(src_ra, src_dec))]
+    write_skymodel(tmp_path / "all.skymodel", comps)
+    kept = {c.name for c in read_skymodel(cal_box_model(str(tmp_path / "all.skymodel"), d, tmp_path / "box.skymodel"))}
+    assert kept == {f"s{i}" for i in range(len(inner))}
+    px, py = wcs.wcs_world2pix(src_ra, src_dec, 0)
+    in_mask = [bool(mask[int(round(j)), int(round(i))]) for i, j in zip(px, py)]
+    assert in_mask == [True] * len(inner) + [False] * len(outer)

@@ -118,7 +118,7 @@ def _selfcal(p: dict, log: Path, out: Path, work: Path, plotting: Background) ->
     size = img.size
     cal_mask = work / "cal_box_mask.fits"
     wcs = image_wcs(centre, size, img.scale_arcsec)
-    write_mask(cal_mask, cal_box_mask(d["cal_size_deg"], img.scale_arcsec, size), wcs)
+    write_mask(cal_mask, cal_box_mask(d, wcs, size, img.scale_arcsec), wcs)
     cycles: list[dict] = []
 
     def image(cycle: int, column: str, auto_mask: float, taper_arcsec: float = 0.0) -> ImageStats:
@@ -267,9 +267,18 @@ def _per_block(cal_ms: list[list[str]], prefix: Path, solve, apply, solint: int,
     return files
 
 
-def cal_box_mask(cal_size_deg: float, cell_arcsec: float, size: int) -> np.ndarray:
-    """The selfcal images' clean mask: the calibrator box (side ``cal_size_deg``, the sources
-    added back to the calibrator's data, cal_box_model) and two cells around it.
+def in_cal_box(d: dict, ra, dec, margin_deg: float = 0.0) -> np.ndarray:
+    """Whether (ra, dec) lie in direction ``d``'s calibrator box (side ``cal_size_deg`` about the
+    calibrator, in the tangent plane), widened by ``margin_deg`` on every side.  The one
+    definition of the box: its sources are added back to the calibrator's data (cal_box_model)
+    and its pixels are the selfcal images' clean mask (cal_box_mask)."""
+    x, y = plane_coordinates((d["ra_deg"], d["dec_deg"]), ra, dec)
+    half = d["cal_size_deg"] / 2.0 + margin_deg
+    return (np.abs(np.asarray(x)) <= half) & (np.abs(np.asarray(y)) <= half)
+
+
+def cal_box_mask(d: dict, wcs, size: int, cell_arcsec: float) -> np.ndarray:
+    """The selfcal images' clean mask: the calibrator box and two cells around it.
 
     Outside the box the calibrator's data hold only what the subtraction left of other
     sources.  Cleaned, those leftovers became part of the model the next solve fitted: on the
@@ -278,11 +287,11 @@ def cal_box_mask(cal_size_deg: float, cell_arcsec: float, size: int) -> np.ndarr
     0.956; with this mask 0.981).  Factor's premask (the image's central 60 %) was meant to be
     this box: Factor sizes the image so the box fills that 60 %, but at the 512-pixel minimum
     and coarse cells the 60 % reaches far beyond it (30' at 6" cells for a 6' box)."""
-    half = int(np.ceil(cal_size_deg * 3600.0 / cell_arcsec / 2.0)) + 2
-    mask = np.zeros((size, size), dtype=bool)
-    c = size // 2  # the image centre (the phase centre, the calibrator) is pixel size/2
-    mask[max(0, c - half):c + half + 1, max(0, c - half):c + half + 1] = True
-    return mask
+    yy, xx = np.mgrid[0:size, 0:size]
+    ra, dec = wcs.wcs_pix2world(xx.ravel(), yy.ravel(), 0)
+    # 2.5 cells: every pixel whose centre is within two whole cells of the box (the box's edge
+    # falls anywhere between pixel centres, and one exactly on it must not be lost to rounding).
+    return in_cal_box(d, ra, dec, 2.5 * cell_arcsec / 3600.0).reshape(size, size)
 
 
 def imaging_settings(p: dict, work: Path) -> ImagingSettings:
@@ -437,8 +446,7 @@ def cal_box_model(model: str, d: dict, out: Path) -> str:
     """The components of ``model`` inside the calibrator box (side cal_size_deg)."""
     comps = read_skymodel(model)
     if comps:
-        x, y = plane_coordinates((d["ra_deg"], d["dec_deg"]), [c.ra_deg for c in comps], [c.dec_deg for c in comps])
-        half = d["cal_size_deg"] / 2.0
-        comps = [c for c, xi, yi in zip(comps, x, y) if abs(xi) <= half and abs(yi) <= half]
+        inside = in_cal_box(d, [c.ra_deg for c in comps], [c.dec_deg for c in comps])
+        comps = [c for c, keep in zip(comps, inside) if keep]
     write_skymodel(out, comps)
     return str(out)
