@@ -73,3 +73,18 @@ def test_a_run_in_parts_sums_its_walls_and_an_interrupted_part_ends_at_its_last_
     whole = combine_parts([done, killed, last], calls)
     assert (whole["wall_s"], whole["cpu_s"], whole["steal_s"], whole["interrupted"]) == (850.0, None, None, 1)
     assert combine_parts([done], calls)["parts"] == 1
+
+
+def test_selfcal_rerun_sets_only_known_parameters():
+    """A mistyped --set must fail, not rerun the stage unchanged and report it as an A/B."""
+    import pytest
+    from selfcal_rerun import set_nested
+
+    params = {"multiscale": False, "direction": {"cal_size_deg": 0.1, "name": "dir06"}}
+    set_nested(params, "multiscale", True)
+    set_nested(params, "direction.cal_size_deg", 0.15)
+    assert params == {"multiscale": True, "direction": {"cal_size_deg": 0.15, "name": "dir06"}}
+    for bad in ("multiscal", "direction.cal_size", "multiscale.x", "nothing.cal_size_deg"):
+        with pytest.raises(KeyError):
+            set_nested(params, bad, 1)
+    assert params == {"multiscale": True, "direction": {"cal_size_deg": 0.15, "name": "dir06"}}
