@@ -36,3 +36,17 @@ def bright_obs(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("obs") / "bright"
     subprocess.run([cli("factor-simulate"), str(out), "--preset", "bright", "--seed", "3", "-q"], check=True)
     return out
+
+
+# The simulated observations above: every test that uses one (directly or through another
+# fixture) runs DP3 and WSClean, for seconds to many minutes.
+ENGINE_FIXTURES = {"tiny_obs", "tiny_truth", "bright_obs"}
+
+
+def pytest_collection_modifyitems(items):
+    """Mark the tests on a simulated observation `engines` (pyproject.toml declares the marker), so
+    that ``pytest -m "not engines"`` runs the fast logic tests alone; before, no test carried it and
+    the selection ran everything."""
+    for item in items:
+        if ENGINE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.engines)
