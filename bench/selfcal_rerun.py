@@ -82,6 +82,10 @@ def main() -> int:
         print(f"selfcal_rerun: {args.direction} is not a selfcal stage of {work / 'config.yaml'} "
               f"(stages: {', '.join(stages)})", file=sys.stderr)
         return 2
+    if stages[args.direction].get("operation", "facetselfcal") != "facetselfcal":
+        print(f"selfcal_rerun: {args.direction} is a {stages[args.direction]['operation']} stage (the peel step); "
+              "only facetselfcal stages are rerun", file=sys.stderr)
+        return 2
     params = json.loads(json.dumps(stages[args.direction]))
     own = work / params["out_dir"]
     for setting in args.set:
@@ -100,7 +104,7 @@ def main() -> int:
 
     warnings.simplefilter("ignore", FITSFixedWarning)  # WSClean's DATE-OBS, once per image
     truth = json.loads((args.run / "truth" / "truth.json").read_text())
-    base = args.direction.split(".p")[0]
+    base = stages[args.direction]["direction"]["name"]  # dir06 for the stage dir06.p2
     calibrator = next(c for c in truth["calibrators"] if c["direction"] == base)
     truth_h5 = args.run / "truth" / "gains.h5"
     print(f"\n## {args.direction} rerun ({' '.join(args.set) or 'parameters unchanged'})\n")

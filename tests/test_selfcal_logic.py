@@ -267,7 +267,7 @@ def test_selfcal_images_clean_only_the_calibrator_box(tmp_path):
     centre, cell, size, box = (181.72, 51.63), 6.0, 512, 0.1
     d = {"ra_deg": centre[0], "dec_deg": centre[1], "cal_size_deg": box}
     wcs = image_wcs(centre, size, cell)
-    mask = cal_box_mask(d, wcs, size, cell)
+    mask = cal_box_mask(d, wcs, size)
     yy, xx = np.nonzero(mask)
     ra, dec = wcs.wcs_pix2world(xx, yy, 0)
     x, y = plane_coordinates(centre, ra, dec)

@@ -130,7 +130,7 @@ def _selfcal(p: dict, log: Path, out: Path, work: Path, plotting: Background) ->
     size = img.size
     cal_mask = work / "cal_box_mask.fits"
     wcs = image_wcs(centre, size, img.scale_arcsec)
-    write_mask(cal_mask, cal_box_mask(d, wcs, size, img.scale_arcsec), wcs)
+    write_mask(cal_mask, cal_box_mask(d, wcs, size), wcs)
     cycles: list[dict] = []
 
     def image(cycle: int, column: str, auto_mask: float, taper_arcsec: float = 0.0) -> ImageStats:
@@ -294,7 +294,7 @@ def in_cal_box(d: dict, ra, dec, margin_deg: float = 0.0) -> np.ndarray:
     return (np.abs(np.asarray(x)) <= half) & (np.abs(np.asarray(y)) <= half)
 
 
-def cal_box_mask(d: dict, wcs, size: int, cell_arcsec: float) -> np.ndarray:
+def cal_box_mask(d: dict, wcs, size: int) -> np.ndarray:
     """The selfcal images' clean mask: the calibrator box and two cells around it.
 
     Outside the box the calibrator's data hold only what the subtraction left of other
@@ -306,9 +306,10 @@ def cal_box_mask(d: dict, wcs, size: int, cell_arcsec: float) -> np.ndarray:
     and coarse cells the 60 % reaches far beyond it (30' at 6" cells for a 6' box)."""
     yy, xx = np.mgrid[0:size, 0:size]
     ra, dec = wcs.wcs_pix2world(xx.ravel(), yy.ravel(), 0)
+    cell_deg = abs(wcs.wcs.cdelt[1])
     # 2.5 cells: every pixel whose centre is within two whole cells of the box (the box's edge
     # falls anywhere between pixel centres, and one exactly on it must not be lost to rounding).
-    return in_cal_box(d, ra, dec, 2.5 * cell_arcsec / 3600.0).reshape(size, size)
+    return in_cal_box(d, ra, dec, 2.5 * cell_deg).reshape(size, size)
 
 
 def imaging_settings(p: dict, work: Path) -> ImagingSettings:
