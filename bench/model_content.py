@@ -1,5 +1,5 @@
 """What the final facet models of a kept run hold, measured against the simulated truth
-(README Benchmarks, session 21):
+(bench/RESULTS.md, session 21):
 
     python bench/facet_chain.py --preset bright --seed 3 --keep   # once
     python bench/model_content.py [--preset bright] [--seed 3]

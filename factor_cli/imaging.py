@@ -61,7 +61,7 @@ def parallel_gridders(channels_out: int, threads: int, size: int, abs_mem_gb: fl
     At ``-j 2`` one gridder keeps only ~1.55 of the two cores busy; gridding the output
     channels side by side gives the same images (to 1e-6 of the peak) 11-13 % faster
     (measured: a 3200-px facet image with two channels 55.1 -> 48.8 s, a 512-px selfcal image
-    2.5 -> 2.2 s; README "Benchmarks").  Each gridder holds its own padded grid, so no more
+    2.5 -> 2.2 s; bench/RESULTS.md).  Each gridder holds its own padded grid, so no more
     run at once than fit in half the job's WSClean memory (half of 8 GB without a limit)."""
     n = max(1, min(channels_out, threads))
     per_gridder_gb = (GRID_PADDING * size) ** 2 * GRIDDER_BYTES_PER_PIXEL / 1024 ** 3

@@ -108,7 +108,7 @@ SECTIONS: dict[str, dict[str, Key]] = {
         # Beyond Factor: the fast (TEC+)phases smoothed along time by local polynomial fits of
         # up to this many seconds, the span chosen per station by cross-validation
         # (phase_smoothing.py); 0 (or fewer than five solution intervals) = as solved (Factor).
-        # Measured against the truth (README Benchmarks): on bright the residual falls from
+        # Measured against the truth (bench/RESULTS.md): on bright the residual falls from
         # 5.8x to 3.8x thermal, on small phases 0.018-0.035 -> 0.012-0.036 rad, the rest equal.
         "fast_phase_smoothing_s": Key("float", 600.0, check=_at_least(0)),
         # Factor's default (1000 Jy) never triggers; a full-Jones slow solve is not built yet.
@@ -119,7 +119,7 @@ SECTIONS: dict[str, dict[str, Key]] = {
         "maxapproxiter": Key("int", 50, check=_at_least(1)),
         # Factor's defaults are maxiter 75, stepsize 0.02: DDECal then moves each interval's
         # solution only 1 - 0.98^75 = 78 % of the way from the propagated one, which does not
-        # follow the TEC of bright sources.  Measured against the truth (README Benchmarks):
+        # follow the TEC of bright sources.  Measured against the truth (bench/RESULTS.md):
         # with 50 steps of 0.2 (DP3's own and Rapthor's tested settings) the bright field's
         # residual falls from 13.3x to 5.8x thermal and tiny's mosaic from 2.73x to 2.33x.
         "maxiter": Key("int", 50, check=_at_least(1)),

@@ -9,7 +9,7 @@ intervals depends on how fast the phases change against their noise, which diffe
 directions (a 48-Jy source against a 3-Jy calibrator) and between stations (core against
 remote), so the window and order are chosen per station and solve by generalised
 cross-validation.  A fixed window is not safe: on the `bright` simulation 200 s lowered every
-error, 280 s already made the bright peels' worse than no smoothing (README Benchmarks).
+error, 280 s already made the bright peels' worse than no smoothing (bench/RESULTS.md).
 
 TEC+phase solutions cannot be smoothed one soltab at a time: TEC and the common phase are
 nearly degenerate across a narrow band, and DDECal's values jump between intervals by
@@ -116,7 +116,7 @@ def smooth_fast_phases(phase: np.ndarray, tec: np.ndarray | None, freq_hz: float
     deviations (and REJECT_MIN_RAD) from what the others predict (``outliers``): they are left
     out of the fit (``fit_without``) and come back as the smooth curve.  Why: a TEC+phase solve
     now and then lands one interval in a wrong minimum, most often its first (no propagated
-    start; README Benchmarks), radians off on one station.  Smoothed with the rest it still pulls its neighbours and stays wrong, and one such
+    start; bench/RESULTS.md), radians off on one station.  Smoothed with the rest it still pulls its neighbours and stays wrong, and one such
     interval of a 30-Jy peel is enough to fail its verification (measured: `bright`, fifth pass)."""
     cont = continuous_phase(phase, tec, freq_hz, axis)
     n = cont.shape[axis]

@@ -70,7 +70,7 @@ PRESETS: dict[str, Preset] = {
 
 # tiny with one calibrator fewer and two sources to peel (its own entry, so tiny stays as it is).
 # Four selfcal passes: each pass calibrates on the residual the last one left, and with a 48-Jy
-# and a 26-Jy (apparent) source the leftovers shrink over four passes (README Benchmarks: near
+# and a 26-Jy (apparent) source the leftovers shrink over four passes (bench/RESULTS.md: near
 # the peeled sources 4.6 -> 2.5 -> 1.7 x thermal with 2, 3, 4 passes; a fifth gave no more).
 PRESETS["bright"] = replace(
     PRESETS["tiny"], name="bright", selfcal_passes=4,

@@ -11,7 +11,7 @@ except where that second clean does not reach the noise, which on the simulation
 everywhere: a 48-Jy peeled source stopped WSClean at 30× the thermal noise (its sidelobes set
 the auto-threshold; without ``-local-rms`` the clean diverged), and a self-calibrated facet
 with a 4-Jy calibrator came out at 2.3× thermal against 0.93× restored (`bright`, seed 3,
-README Benchmarks).  A facet imaged with other solutions than its model was subtracted with (a
+bench/RESULTS.md).  A facet imaged with other solutions than its model was subtracted with (a
 stand-in direction's, or none self-calibrated) has its model added back and is cleaned whole.
 """
 

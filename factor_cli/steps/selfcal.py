@@ -420,7 +420,7 @@ def _known_source_model(facet_ms: list[str], known: list, facet_mask: np.ndarray
     dir00 154 -> 798 components, most of them away from any true source).  That looks like a
     bug but is worth keeping: the extra components fit the bright sources' leftovers, and
     taking only the DI model's sources as known (session 21) gave better solutions but R_res
-    1.58 -> 1.73 and R_mosaic 1.55 -> 1.77 (README Benchmarks, bench/model_content.py)."""
+    1.58 -> 1.73 and R_mosaic 1.55 -> 1.77 (bench/RESULTS.md, bench/model_content.py)."""
     if not known:
         return []
     cell = img.scale_arcsec
