@@ -128,10 +128,14 @@ def main() -> int:
     common = residual_image_args(run)
     noise_ms = [str(run / m) for m in truth["noise_ms"].values()]
     inputs = [str(run / m) for m in truth["noise_ms"]]
-    run_wsclean([*common, "-name", str(ref / "noise"), *noise_ms], threads=2)
+    # The noise and DI-only images depend only on the simulation, which a run folder keeps
+    # (its work/ is made anew by every run that is not --resume or --report): made once.
+    if not (ref / "noise-image.fits").is_file():
+        run_wsclean([*common, "-name", str(ref / "noise"), *noise_ms], threads=2)
     run_wsclean([*common, "-name", str(ref / "resid"), *products["residual_ms"]], threads=2)
-    run_wsclean([*common, "-niter", "20000", "-nmiter", "12", "-auto-threshold", "1.5", "-auto-mask", "4",
-                 "-mgain", "0.8", "-no-update-model-required", "-name", str(ref / "di"), *inputs], threads=2)
+    if not (ref / "di-image.fits").is_file():
+        run_wsclean([*common, "-niter", "20000", "-nmiter", "12", "-auto-threshold", "1.5", "-auto-mask", "4",
+                     "-mgain", "0.8", "-no-update-model-required", "-name", str(ref / "di"), *inputs], threads=2)
     thermal = image_rms(str(ref / "noise-image.fits"))
     r_res = image_rms(str(ref / "resid-image.fits")) / thermal
     sky = str(run / "truth" / "sky.txt")
