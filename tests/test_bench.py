@@ -3,10 +3,13 @@ gridder every WSClean call uses."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from factor_cli import engines
 
@@ -88,3 +91,34 @@ def test_selfcal_rerun_sets_only_known_parameters():
         with pytest.raises(KeyError):
             set_nested(params, bad, 1)
     assert params == {"multiscale": True, "direction": {"cal_size_deg": 0.15, "name": "dir06"}}
+
+
+def test_noise_reference_is_reused_only_for_the_same_noise_and_facets(tmp_path, monkeypatch):
+    """The noise mosaic takes ~20 min on `benchmark`: a report of a kept or continued run reuses
+    it, but any change of a facet's imaging parameters (or of the noise) makes it anew."""
+    from factor_cli import noise_reference
+
+    def facet(ra):
+        return {"direction": {"facet": {"ra_deg": ra, "dec_deg": 50.0}}, "cellsize_arcsec": 8.0}
+
+    config = {"centre_deg": [180.0, 50.0], "imaged": ["dir00"],
+              "steps": {"facetimage": {"facetimage": {"dir00": facet(180.0), "dir01": facet(181.0)}}}}
+    key = noise_reference.reference_key(["noise.ms"], config, "facetimage")
+    changed = json.loads(json.dumps(config))
+    changed["steps"]["facetimage"]["facetimage"]["dir00"]["cellsize_arcsec"] = 6.0
+    assert noise_reference.reference_key(["noise.ms"], changed, "facetimage") != key
+    assert noise_reference.reference_key(["other.ms"], config, "facetimage") != key
+    not_imaged = json.loads(json.dumps(config))
+    not_imaged["steps"]["facetimage"]["facetimage"]["dir01"]["cellsize_arcsec"] = 6.0
+    assert noise_reference.reference_key(["noise.ms"], not_imaged, "facetimage") == key
+
+    (tmp_path / "noise_mosaic.fits").write_text("made earlier")
+    (tmp_path / "noise_mosaic.json").write_text(key)
+
+    def imaged(*args, **kwargs):
+        raise AssertionError("the noise was imaged again")
+
+    monkeypatch.setattr(noise_reference, "prepare_band", imaged)
+    assert noise_reference.noise_mosaic(["noise.ms"], config, "facetimage", tmp_path) == str(tmp_path / "noise_mosaic.fits")
+    with pytest.raises(AssertionError, match="imaged again"):
+        noise_reference.noise_mosaic(["noise.ms"], changed, "facetimage", tmp_path)
