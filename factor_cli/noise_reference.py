@@ -45,11 +45,11 @@ def noise_mosaic(noise_ms: list[str], config: dict, image_op: str, work: str | P
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     entries = config["steps"]["facetimage"][image_op]
-    out = work / "noise_mosaic.fits"
+    mosaic_path = work / "noise_mosaic.fits"
     key = reference_key(noise_ms, config, image_op)
     made = work / "noise_mosaic.json"
-    if out.is_file() and made.is_file() and made.read_text() == key:
-        return str(out)
+    if mosaic_path.is_file() and made.is_file() and made.read_text() == key:
+        return str(mosaic_path)
     images = []
     for name in config["imaged"]:
         p = {**entries[name], "wsclean_mem_mb": 0}
@@ -57,8 +57,8 @@ def noise_mosaic(noise_ms: list[str], config: dict, image_op: str, work: str | P
         folder = work / name
         folder.mkdir(exist_ok=True)
         shifted = [str(folder / f"noise_{i}.ms") for i in range(len(noise_ms))]
-        for ms, out in zip(noise_ms, shifted):  # phase-shifted only: no model, no solutions, no averaging
-            prepare_band(ms, out, (facet["ra_deg"], facet["dec_deg"]), 1, 1, None, None, None, name, None, threads)
+        for ms, shifted_ms in zip(noise_ms, shifted):  # phase-shifted only: no model, no solutions, no averaging
+            prepare_band(ms, shifted_ms, (facet["ra_deg"], facet["dec_deg"]), 1, 1, None, None, None, name, None, threads)
         size, wcs, mask = facet_grid(p)
         write_mask(folder / "mask.fits", mask, wcs)
         products = wsclean(shifted, str(folder / "image"), facet_imaging_settings(p, size, folder),
@@ -67,8 +67,8 @@ def noise_mosaic(noise_ms: list[str], config: dict, image_op: str, work: str | P
             shutil.rmtree(ms)
         images.append((products["image"], [tuple(v) for v in facet["vertices"]]))
     mosaic, wcs, meta = build_mosaic(images, tuple(config["centre_deg"]))
-    write_image(out, mosaic, wcs, meta)
+    write_image(mosaic_path, mosaic, wcs, meta)
     made.write_text(key)
     for name in config["imaged"]:
         shutil.rmtree(work / name)
-    return str(out)
+    return str(mosaic_path)
