@@ -27,10 +27,11 @@ from .steps.mosaic import build_mosaic, write_image
 
 
 def reference_key(noise_ms: list[str], config: dict, image_op: str) -> str:
-    """What the noise mosaic depends on: the noise, the mosaic's centre and every imaged facet's
-    parameters in the imaging set."""
+    """What the noise mosaic depends on: the noise (its resolved path: a run folder reached
+    through a link is the same run), the mosaic's centre and every imaged facet's parameters in
+    the imaging set."""
     entries = config["steps"]["facetimage"][image_op]
-    return json.dumps({"noise_ms": [str(m) for m in noise_ms], "centre_deg": list(config["centre_deg"]),
+    return json.dumps({"noise_ms": [str(Path(m).resolve()) for m in noise_ms], "centre_deg": list(config["centre_deg"]),
                        "facets": {name: entries[name] for name in config["imaged"]}}, sort_keys=True, default=str)
 
 
