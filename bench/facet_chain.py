@@ -128,14 +128,12 @@ def main() -> int:
     common = residual_image_args(run)
     noise_ms = [str(run / m) for m in truth["noise_ms"].values()]
     inputs = [str(run / m) for m in truth["noise_ms"]]
-    # The noise and DI-only images depend only on the simulation, which a run folder keeps
-    # (its work/ is made anew by every run that is not --resume or --report): made once.
-    if not (ref / "noise-image.fits").is_file():
-        run_wsclean([*common, "-name", str(ref / "noise"), *noise_ms], threads=2)
+    # The noise and DI-only images depend only on the simulation and their WSClean arguments:
+    # made once per run folder for the same arguments (a report of a kept run reuses them).
+    image_once([*common, "-name", str(ref / "noise"), *noise_ms])
     run_wsclean([*common, "-name", str(ref / "resid"), *products["residual_ms"]], threads=2)
-    if not (ref / "di-image.fits").is_file():
-        run_wsclean([*common, "-niter", "20000", "-nmiter", "12", "-auto-threshold", "1.5", "-auto-mask", "4",
-                     "-mgain", "0.8", "-no-update-model-required", "-name", str(ref / "di"), *inputs], threads=2)
+    image_once([*common, "-niter", "20000", "-nmiter", "12", "-auto-threshold", "1.5", "-auto-mask", "4",
+                "-mgain", "0.8", "-no-update-model-required", "-name", str(ref / "di"), *inputs])
     thermal = image_rms(str(ref / "noise-image.fits"))
     r_res = image_rms(str(ref / "resid-image.fits")) / thermal
     sky = str(run / "truth" / "sky.txt")
@@ -226,6 +224,17 @@ def main() -> int:
     if not (args.keep or args.report):
         shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def image_once(args: list[str]) -> None:
+    """WSClean with ``args`` unless an image made with the same arguments is already there
+    (``<name>-args.json`` beside it records them)."""
+    name = args[args.index("-name") + 1]
+    made = Path(f"{name}-args.json")
+    if Path(f"{name}-image.fits").is_file() and made.is_file() and json.loads(made.read_text()) == args:
+        return
+    run_wsclean(args, threads=2)
+    made.write_text(json.dumps(args))
 
 
 def set_key(parset: Path, setting: str) -> None:

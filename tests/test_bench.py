@@ -14,6 +14,7 @@ import pytest
 from factor_cli import engines
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+import facet_chain  # noqa: E402
 from facet_chain import busy_seconds, steal_seconds  # noqa: E402
 
 
@@ -122,3 +123,19 @@ def test_noise_reference_is_reused_only_for_the_same_noise_and_facets(tmp_path, 
     assert noise_reference.noise_mosaic(["noise.ms"], config, "facetimage", tmp_path) == str(tmp_path / "noise_mosaic.fits")
     with pytest.raises(AssertionError, match="imaged again"):
         noise_reference.noise_mosaic(["noise.ms"], changed, "facetimage", tmp_path)
+
+
+def test_bench_images_are_reused_only_for_the_same_wsclean_arguments(tmp_path, monkeypatch):
+    calls = []
+
+    def wsclean(args, threads):
+        calls.append(args)
+        Path(f"{args[args.index('-name') + 1]}-image.fits").write_text("image")
+
+    monkeypatch.setattr(facet_chain, "run_wsclean", wsclean)
+    args = ["-size", "512", "512", "-name", str(tmp_path / "noise"), "noise.ms"]
+    facet_chain.image_once(args)
+    facet_chain.image_once(args)
+    assert len(calls) == 1
+    facet_chain.image_once(["-size", "1024", "1024", *args[3:]])
+    assert len(calls) == 2
