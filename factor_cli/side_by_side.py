@@ -102,3 +102,29 @@ class Background:
         self._pool.shutdown(wait=True)
         for f in self._futures:
             f.result()
+
+
+def import_beside(*modules: str) -> threading.Thread:
+    """Import ``modules`` on a thread of their own while the step's first engine calls run.
+
+    The fast-phase smoothing needs scipy.signal, whose import takes 1.3-2.6 s (measured here;
+    most of it scipy building its docstrings), and a selfcal job first needs it right after its
+    first solve, with no engine running until it is there: on `small` that was ~16 s of the
+    run's ~50 s between the solves and their applies.  Imported at the top of the module
+    instead, every job that never smooths (facetsub) would pay for it before its first engine
+    call.  The thread runs while the main thread waits for an engine's subprocess (which
+    releases the interpreter lock), on the CPU the engine leaves; an import of the same module
+    in the main thread waits for this one to finish.  Start it after ``Background`` has forked
+    (a fork copies only the calling thread)."""
+    import importlib
+
+    def load() -> None:
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except ImportError:  # the step's own import will raise it where it matters
+                continue
+
+    thread = threading.Thread(target=load, name="import_beside", daemon=True)
+    thread.start()
+    return thread

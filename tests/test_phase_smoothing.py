@@ -16,6 +16,7 @@ from factor_cli.phase_smoothing import (
     filters,
     REJECT_SIGMA,
     gcv_filter,
+    gcv_filters,
     outliers,
     smooth_fast_phases,
     smooth_solution_file,
@@ -106,6 +107,20 @@ def test_gcv_filter_follows_the_signal_against_the_noise():
     window, order = gcv_filter(quiet, 31)        # fast signal, little noise: little smoothing
     assert window / (order + 1) <= 2, (window, order)
     assert gcv_filter(noisy[:4], 31) == (0, 0)   # shorter than any window
+
+
+def test_gcv_filters_choose_per_group_as_gcv_filter_alone():
+    """The filters run once over all stations must pick, per station, what that station's
+    series alone picks: slow and noisy, fast and clean, and one in between."""
+    rng = np.random.default_rng(5)
+    t = np.arange(90.0)
+    groups = [np.sin(t / 20.0)[:, None] + 0.3 * rng.standard_normal((90, 3)),
+              np.sin(t / 2.0)[:, None] + 0.01 * rng.standard_normal((90, 3)),
+              np.sin(t / 6.0)[:, None] + 0.05 * rng.standard_normal((90, 3))]
+    chosen = gcv_filters(np.stack(groups, axis=1), 31)
+    assert chosen == [gcv_filter(g, 31) for g in groups]
+    assert len(set(chosen)) == 3, chosen
+    assert gcv_filters(np.stack(groups, axis=1)[:4], 31) == [(0, 0)] * 3
 
 
 def test_solution_file_smoothed_in_place_per_station_flags_kept(tmp_path):

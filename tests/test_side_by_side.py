@@ -161,3 +161,15 @@ def test_verification_averages_before_then_after_each_on_all_threads(monkeypatch
     p["residual"] = [["a.ms"]]
     selfcal.verify(p, state, "new.skymodel", "new.h5", "dir00", work, out, None, 2)
     assert averaged == [("pre", 2), ("post", 2)] and imaged[-2:] == [1, 1]
+
+
+def test_import_beside_loads_the_modules_past_a_missing_one():
+    import sys
+
+    from factor_cli.side_by_side import import_beside
+
+    sys.modules.pop("xml.dom.minidom", None)
+    thread = import_beside("no_such_module_for_factor", "xml.dom.minidom")
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert "xml.dom.minidom" in sys.modules     # the missing one is left to the step's own import

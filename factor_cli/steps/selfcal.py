@@ -81,7 +81,7 @@ from ..imaging import (
 from ..phase_smoothing import smooth_solution_file
 from ..preaverage import COLUMN as PREAVG_COLUMN
 from ..preaverage import preaverage
-from ..side_by_side import Background, run_side_by_side, share
+from ..side_by_side import Background, import_beside, run_side_by_side, share
 from ..solve_pieces import ms_ntimes, time_pieces
 from ..skymodel import read_skymodel, write_skymodel
 from .facetdata import prepare, prepare_blocks
@@ -93,6 +93,7 @@ from .workspace import work_folder
 def run(p: dict, log: Path) -> None:
     out = Path(p["out_dir"])
     with work_folder(out, p.get("scratch"), keep=p.get("keep_work", False)) as work, Background() as plotting:
+        import_beside("scipy.signal", "losoto.h5parm")
         _selfcal(p, log, out, work, plotting)
 
 
