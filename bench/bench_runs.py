@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import yaml
@@ -20,6 +21,18 @@ def preset_run(description: str, default_preset: str, default_seed: int) -> tupl
     ap.add_argument("--seed", type=int, default=default_seed)
     args = ap.parse_args()
     return args, RUNS / f"{args.preset}-{args.seed}"
+
+
+def kept_run(description: str, script: str, default_preset: str = "bright", default_seed: int = 3
+             ) -> tuple[argparse.Namespace, Path, dict]:
+    """``preset_run`` for a script that reads a kept run: (arguments, run folder, truth.json);
+    exits with what to run first when the run folder holds no finished run."""
+    args, run = preset_run(description, default_preset, default_seed)
+    work = run / "work"
+    if not (work / "results" / "products.json").is_file():
+        raise SystemExit(f"{script}: no kept run in {work}; run bench/facet_chain.py --preset {args.preset} "
+                         f"--seed {args.seed} --keep first")
+    return args, run, json.loads((run / "truth" / "truth.json").read_text())
 
 
 def last_subtractions(work: Path) -> dict[str, dict]:

@@ -18,7 +18,6 @@ Phase error rms / median (rad) against the truth (quality.phase_errors).
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import tempfile
@@ -32,18 +31,14 @@ from factor_cli.facets import separation_deg
 from factor_cli.quality import phase_errors
 from factor_cli.skymodel import read_skymodel, write_skymodel
 
-from bench_runs import in_place, last_subtractions, phase_shifted, preset_run, true_sky_step  # bench/, the script's own folder
+from bench_runs import in_place, kept_run, last_subtractions, phase_shifted, true_sky_step  # bench/, the script's own folder
 
 PEEL_RADIUS_DEG = 2.0 / 60.0  # a peeled source's true components (bright: 20" doubles)
 
 
 def main() -> int:
-    args, run = preset_run(__doc__, "bright", 3)
+    args, run, truth = kept_run(__doc__, "peel_leftovers")
     work = run / "work"
-    if not (work / "results" / "products.json").is_file():
-        raise SystemExit(f"peel_leftovers: no kept run in {work}; run bench/facet_chain.py --preset {args.preset} "
-                         f"--seed {args.seed} --keep first")
-    truth = json.loads((run / "truth" / "truth.json").read_text())
     if not truth.get("peeled") or len(truth["bands"]) != 1:
         raise SystemExit("peel_leftovers: needs peeled sources and one band (preset bright)")
     gains = str(run / "truth" / "gains.h5")
