@@ -104,22 +104,29 @@ class Background:
             f.result()
 
 
-def import_beside(*modules: str) -> threading.Thread:
-    """Import ``modules`` on a thread of their own while the step's first engine calls run.
+def import_beside(*modules: str) -> threading.Thread | None:
+    """Import ``modules`` (those not imported yet) on a thread of their own, to be started just
+    before a long engine call: the import then runs while the step's threads wait for the
+    engine (which releases the interpreter lock), on the CPU the engine leaves.
 
     The fast-phase smoothing needs scipy.signal, whose import takes 1.3-2.6 s (measured here;
-    most of it scipy building its docstrings), and a selfcal job first needs it right after its
-    first solve, with no engine running until it is there: on `small` that was ~16 s of the
-    run's ~50 s between the solves and their applies.  Imported at the top of the module
-    instead, every job that never smooths (facetsub) would pay for it before its first engine
-    call.  The thread runs while the main thread waits for an engine's subprocess (which
-    releases the interpreter lock), on the CPU the engine leaves; an import of the same module
-    in the main thread waits for this one to finish.  Start it after ``Background`` has forked
-    (a fork copies only the calling thread)."""
+    most of it scipy building its docstrings), and each selfcal job first needs it right after
+    its first solve, with no engine running until it is there: on `small` ~16 s of the run's
+    ~50 s between the solves and their applies.  At the top of the module, every job that never
+    smooths (facetsub) would pay for it before its first engine call; at the start of the job, on
+    a thread, it held the interpreter lock while the job's own Python prepared the first calls
+    (measured: the facetsub → selfcal hand-over grew by as much, 5 → 20 s).  An import of the
+    same module in the main thread waits for this one to finish.  Start it after ``Background``
+    has forked (a fork copies only the calling thread)."""
     import importlib
+    import sys
+
+    missing = [m for m in modules if m not in sys.modules]
+    if not missing:
+        return None
 
     def load() -> None:
-        for name in modules:
+        for name in missing:
             try:
                 importlib.import_module(name)
             except ImportError:  # the step's own import will raise it where it matters

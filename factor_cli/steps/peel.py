@@ -41,7 +41,7 @@ import numpy as np
 from .. import calibration as cal
 from .. import solution_plots as plots
 from ..h5parm import read_soltab
-from ..side_by_side import Background, import_beside, run_side_by_side
+from ..side_by_side import Background, run_side_by_side
 from ..skymodel import read_skymodel, write_skymodel
 from .facetdata import prepare_blocks
 from .selfcal import calibrator_models, fast_phases, improved_facet_model, imaging_settings, slow_gains, verify
@@ -51,7 +51,6 @@ from .workspace import work_folder
 def run(p: dict, log: Path) -> None:
     out = Path(p["out_dir"])
     with work_folder(out, p.get("scratch")) as work, Background() as plotting:
-        import_beside("scipy.signal", "losoto.h5parm")
         _peel(p, log, out, work, plotting)
 
 

@@ -93,7 +93,6 @@ from .workspace import work_folder
 def run(p: dict, log: Path) -> None:
     out = Path(p["out_dir"])
     with work_folder(out, p.get("scratch"), keep=p.get("keep_work", False)) as work, Background() as plotting:
-        import_beside("scipy.signal", "losoto.h5parm")
         _selfcal(p, log, out, work, plotting)
 
 
@@ -222,6 +221,7 @@ def fast_phases(cal_ms: list[list[str]], p: dict, data_column: str, out_column: 
     (``<prefix>_t<i>_b<b>.h5``), applied to DATA into ``out_column``."""
     solver = cal.SolverSettings(**p["solver"])
     tabs = ["tec000", "phase000"] if p["fast_mode"] == "tecandphase" else ["phase000"]
+    import_beside("scipy.signal", "losoto.h5parm")  # the smoothing's, while DDECal solves
 
     def solve(ms: str, h5: str, n: int, slots: tuple[int, int] | None) -> None:
         cal.solve(ms, h5, p["fast_mode"], p["solint_fast"], p["nchan_fast"], solver, data_column, log=log, threads=n,
