@@ -14,20 +14,24 @@ from factor_cli.engines import run_dp3
 RUNS = Path(__file__).resolve().parent / "runs"
 
 
-def preset_run(description: str, default_preset: str, default_seed: int) -> tuple[argparse.Namespace, Path]:
-    """``--preset`` and ``--seed`` from the command line, and the run folder they name."""
+def preset_run(description: str, default_preset: str, default_seed: int, options: list | None = None
+               ) -> tuple[argparse.Namespace, Path]:
+    """``--preset`` and ``--seed`` (and the script's own ``options``: (names, keywords) for
+    ``add_argument``) from the command line, and the run folder they name."""
     ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default=default_preset)
     ap.add_argument("--seed", type=int, default=default_seed)
+    for names, keywords in options or []:
+        ap.add_argument(*names, **keywords)
     args = ap.parse_args()
     return args, RUNS / f"{args.preset}-{args.seed}"
 
 
-def kept_run(description: str, script: str, default_preset: str = "bright", default_seed: int = 3
-             ) -> tuple[argparse.Namespace, Path, dict]:
+def kept_run(description: str, script: str, default_preset: str = "bright", default_seed: int = 3,
+             options: list | None = None) -> tuple[argparse.Namespace, Path, dict]:
     """``preset_run`` for a script that reads a kept run: (arguments, run folder, truth.json);
     exits with what to run first when the run folder holds no finished run."""
-    args, run = preset_run(description, default_preset, default_seed)
+    args, run = preset_run(description, default_preset, default_seed, options)
     work = run / "work"
     if not (work / "results" / "products.json").is_file():
         raise SystemExit(f"{script}: no kept run in {work}; run bench/facet_chain.py --preset {args.preset} "
