@@ -114,9 +114,12 @@ def main() -> int:
     engine_cpu = defaultdict(float)
     intervals = []
     by_kind: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0])  # calls, CPU, wall
+    threads, kinds = [], []
     for name, cpu, wall_s, start_epoch, kind in ledger_calls(work / "benchmarks" / "engines.tsv"):
         engine_cpu[name] += cpu
         intervals.append((start_epoch, start_epoch + wall_s))
+        threads.append((start_epoch, start_epoch + wall_s, int(kind.rsplit(" j", 1)[1]) if " j" in kind else 1))
+        kinds.append((start_epoch, start_epoch + wall_s, f"{name.removesuffix('.py')} {kind}"))
         entry = by_kind[f"{name.removesuffix('.py')} {kind}"]
         entry[0] += 1
         entry[1] += cpu
@@ -173,6 +176,11 @@ def main() -> int:
     print(f"| wall time with an engine running | {100 * busy / wall:.1f} % |")
     print(f"| engine CPU / wall time with an engine running | {engines / busy:.2f} of {cores} cores |")
     print(f"| CPU utilisation of the {cores} cores by the engines | {100 * engines / wall / cores:.0f} % |")
+    occupancy = thread_seconds(threads)
+    print(f"| wall time with 0 / 1 / 2+ engine threads asked for (first to last call) | {occupancy.get(0, 0.0):.0f} / "
+          f"{occupancy.get(1, 0.0):.0f} / {sum(v for k, v in occupancy.items() if k >= 2):.0f} s |")
+    for before, after, seconds, n in gaps_by_neighbours(kinds):
+        print(f"| no engine running between {before} and {after} | {seconds:.0f} s in {n} gaps |")
     print(f"| thermal rms (noise MS, facet settings) | {1e3 * thermal:.3f} mJy/beam |")
     print(f"| R_res (dirty residual / dirty noise) | {r_res:.2f} |")
     print(f"| thermal rms of the mosaic (noise imaged and mosaicked as the facets) | {1e3 * thermal_mosaic:.3f} mJy/beam |")
@@ -303,6 +311,34 @@ def busy_seconds(intervals: list[tuple[float, float]]) -> float:
             total += b - max(a, end)
             end = b
     return total
+
+
+def thread_seconds(calls: list[tuple[float, float, int]]) -> dict[int, float]:
+    """Wall time between the first call's start and the last one's end during which 0, 1, ...
+    engine threads were asked for (calls: (start, end, threads)): where the cores stood idle
+    for want of an engine call (0) or beside a lone one-thread call (1)."""
+    events = sorted([(a, n) for a, _, n in calls] + [(b, -n) for _, b, n in calls])
+    seconds: dict[int, float] = defaultdict(float)
+    running, last = 0, events[0][0] if events else 0.0
+    for t, change in events:
+        seconds[running] += t - last
+        running, last = running + change, t
+    return dict(sorted(seconds.items()))
+
+
+def gaps_by_neighbours(calls: list[tuple[float, float, str]], top: int = 5) -> list[tuple[str, str, float, int]]:
+    """The times with no engine running, summed by the kinds of the calls before and after
+    them (calls: (start, end, kind)), largest first: which hand-overs cost the run most."""
+    order = sorted(calls)
+    sums: dict[tuple[str, str], list] = defaultdict(lambda: [0.0, 0])
+    end, before = float("-inf"), ""
+    for a, b, kind in order:
+        if a > end and before:
+            sums[(before, kind)][0] += a - end
+            sums[(before, kind)][1] += 1
+        if b > end:
+            end, before = b, kind
+    return sorted(((p, n, v[0], v[1]) for (p, n), v in sums.items()), key=lambda x: -x[2])[:top]
 
 
 if __name__ == "__main__":

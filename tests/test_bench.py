@@ -15,7 +15,7 @@ from factor_cli import engines
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import facet_chain  # noqa: E402
-from facet_chain import busy_seconds, steal_seconds  # noqa: E402
+from facet_chain import busy_seconds, gaps_by_neighbours, steal_seconds, thread_seconds  # noqa: E402
 
 
 def test_busy_time_counts_overlapping_engines_once_and_gaps_not_at_all():
@@ -139,3 +139,16 @@ def test_bench_images_are_reused_only_for_the_same_wsclean_arguments(tmp_path, m
     assert len(calls) == 1
     facet_chain.image_once(["-size", "1024", "1024", *args[3:]])
     assert len(calls) == 2
+
+
+def test_thread_seconds_split_the_span_by_threads_asked_for():
+    # a 2-thread call 0-4, a 1-thread call 5-7 beside another 1-thread call 6-8, nothing 4-5
+    split = thread_seconds([(0.0, 4.0, 2), (5.0, 7.0, 1), (6.0, 8.0, 1)])
+    assert split == {0: 1.0, 1: 2.0, 2: 5.0}
+    assert thread_seconds([]) == {}
+
+
+def test_gaps_are_summed_by_the_calls_around_them():
+    calls = [(0.0, 2.0, "ddecal"), (2.5, 3.0, "apply"), (3.0, 5.0, "image"), (6.0, 7.0, "ddecal"),
+             (7.4, 8.0, "apply"), (4.0, 9.0, "predict")]   # the long predict hides the second pair's gap
+    assert gaps_by_neighbours(calls) == [("ddecal", "apply", 0.5, 1)]
