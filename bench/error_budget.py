@@ -35,19 +35,13 @@ from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
-from astropy.stats import mad_std
 
 from factor_cli import calibration as cal
 from factor_cli.engines import run_wsclean
-from factor_cli.imaging import image_rms
+from factor_cli.imaging import image_rms, pixel_rms
 from factor_cli.skymodel import read_skymodel, write_skymodel
 
 from bench_runs import in_place, kept_run, last_subtractions, residual_image_args, true_sky_step  # bench/
-
-
-def robust_rms(image: np.ndarray) -> float:
-    """The robust rms R_res uses (imaging.image_rms), of an image in memory."""
-    return float(mad_std(image[np.isfinite(image)]))
 
 
 def main() -> int:
@@ -94,11 +88,11 @@ def main() -> int:
                 shutil.rmtree(ms)
         noise = np.squeeze(fits.getdata(t / "noise-image.fits"))
         total = sum(errors.values())
-        var_all = (robust_rms(total) / thermal) ** 2
+        var_all = (pixel_rms(total) / thermal) ** 2
         for direction, n_true, n_model in rows:
-            without = (robust_rms(total - errors[direction]) / thermal) ** 2
-            print(f"| {direction} | {n_true} / {n_model} | {robust_rms(errors[direction]) / thermal:.3f} | {without / var_all:.2f} |")
-        print(f"\nnoise minus the errors' sum: {robust_rms(noise - total) / thermal:.3f} x thermal (R_res {r_res:.3f})")
+            without = (pixel_rms(total - errors[direction]) / thermal) ** 2
+            print(f"| {direction} | {n_true} / {n_model} | {pixel_rms(errors[direction]) / thermal:.3f} | {without / var_all:.2f} |")
+        print(f"\nnoise minus the errors' sum: {pixel_rms(noise - total) / thermal:.3f} x thermal (R_res {r_res:.3f})")
         print(f"the errors' own variance: {var_all:.3f} x thermal^2 ({var_all / excess:.2f} of the excess); "
               f"the rest, their covariance with the noise: {excess - var_all:+.3f} "
               f"(correlation {np.corrcoef(noise.ravel(), -total.ravel())[0, 1]:+.3f})")

@@ -118,9 +118,10 @@ def main() -> int:
     for name, cpu, wall_s, start_epoch, kind in ledger_calls(work / "benchmarks" / "engines.tsv"):
         engine_cpu[name] += cpu
         intervals.append((start_epoch, start_epoch + wall_s))
+        label = f"{name.removesuffix('.py')} {kind}"
         threads.append((start_epoch, start_epoch + wall_s, int(kind.rsplit(" j", 1)[1]) if " j" in kind else 1))
-        kinds.append((start_epoch, start_epoch + wall_s, f"{name.removesuffix('.py')} {kind}"))
-        entry = by_kind[f"{name.removesuffix('.py')} {kind}"]
+        kinds.append((start_epoch, start_epoch + wall_s, label))
+        entry = by_kind[label]
         entry[0] += 1
         entry[1] += cpu
         entry[2] += wall_s

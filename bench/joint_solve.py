@@ -31,10 +31,11 @@ from casacore.tables import table
 
 from factor_cli import calibration as cal
 from factor_cli.engines import run_dp3, run_wsclean
+from factor_cli.imaging import pixel_rms
 from factor_cli.phase_smoothing import smooth_solution_file, smoothing_window
 
 from bench_runs import in_place, kept_run, last_subtractions, residual_image_args  # bench/
-from error_budget import robust_rms
+
 
 def corrupt(ms: str, column: str, h5: str, soltabs: list[str], direction: str) -> None:
     """``column`` of ``ms`` multiplied by the gains of ``direction`` in ``h5`` (not inverted)."""
@@ -59,7 +60,8 @@ def main() -> int:
     work = run / "work"
     plan = yaml.safe_load((work / "config.yaml").read_text())
     last = last_subtractions(work)
-    solver = cal.SolverSettings(**next(iter(plan["steps"]["selfcal"].values()))["solver"])  # the same in every stage
+    first = next(iter(plan["steps"]["selfcal"].values()))  # solver and smoothing: the same in every stage
+    solver = cal.SolverSettings(**first["solver"])
     products = json.loads((work / "results" / "products.json").read_text())
     if len(products["residual_ms"]) != 1:
         raise SystemExit("joint_solve: one residual MS (one band, one chunk) only, as in preset bright")
@@ -70,7 +72,7 @@ def main() -> int:
         t = Path(tmp)
         run_wsclean([*common, "-name", str(t / "noise"), *[str(run / b["noise_ms"]) for b in truth["bands"]]], threads=2)
         noise = fits.getdata(t / "noise-image.fits")
-        thermal = robust_rms(noise)
+        thermal = pixel_rms(noise)
         data = str(t / "data.ms")
         shutil.copytree(products["residual_ms"][0], data)
         in_place(Path(data), {f"a{i}": cal.predict_step(f"a{i}", str(work / s["new_model"]), "add", str(work / s["solutions"]), d)
@@ -78,7 +80,6 @@ def main() -> int:
         with table(data, ack=False) as ms:
             interval_s = float(ms.getcell("INTERVAL", 0))
         # The run's smoothing span: its largest window of its fast intervals.
-        first = next(iter(plan["steps"]["selfcal"].values()))
         span_s = first["fast_smoothing_window"] * first["solint_fast"] * interval_s
         columns = []
         for d, s in sorted(last.items()):
@@ -99,7 +100,7 @@ def main() -> int:
             image = fits.getdata(t / f"{name}-image.fits")
             shutil.rmtree(corrected)
             shutil.rmtree(out)
-            return robust_rms(image) / thermal, (robust_rms(image - noise) / thermal) ** 2
+            return pixel_rms(image) / thermal, (pixel_rms(image - noise) / thermal) ** 2
 
         rows = [("none (the run's solutions)", *residual_of(None, "none"))]
         for solint in args.solint:

@@ -181,6 +181,10 @@ def clean_components(path: str, patch: str) -> list[Component]:
 def image_rms(path: str, mask: np.ndarray | None = None) -> float:
     """Robust rms (1.4826 × MAD) of an image, optionally over a boolean mask."""
     data = np.squeeze(fits.getdata(path))
-    values = data[mask] if mask is not None else data.ravel()
-    values = values[np.isfinite(values)]
-    return float(mad_std(values))
+    return pixel_rms(data[mask] if mask is not None else data)
+
+
+def pixel_rms(values: np.ndarray) -> float:
+    """``image_rms`` of pixels in memory (a difference or sum of images), finite ones only."""
+    values = np.ravel(values)
+    return float(mad_std(values[np.isfinite(values)]))

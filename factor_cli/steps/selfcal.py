@@ -89,6 +89,9 @@ from .state import passed, subtracted
 from .subtract import replacement
 from .workspace import work_folder
 
+# What smooth_solution_file imports on first use (side_by_side.import_beside).
+SMOOTHING_MODULES = ("scipy.signal", "losoto.h5parm")
+
 
 def run(p: dict, log: Path) -> None:
     out = Path(p["out_dir"])
@@ -157,7 +160,7 @@ def _selfcal(p: dict, log: Path, out: Path, work: Path, plotting: Background) ->
     # only the compact, bright structure; then a phase-only loop at full resolution.
     tapers = (20.0, 10.0, 0.0) if p.get("multires") else (0.0, 0.0, 0.0)
     # The smoothing's imports, while WSClean leaves part of a core idle (DDECal's pieces do not).
-    import_beside("scipy.signal", "losoto.h5parm")
+    import_beside(*SMOOTHING_MODULES)
     first = image(0, "DATA", 5.0, tapers[0])
     anchor = next((m for m in reversed(cal_models) if m and read_skymodel(m)), None)
     if anchor:  # replace image 0's model by the sky model (see the module docstring)
@@ -223,7 +226,7 @@ def fast_phases(cal_ms: list[list[str]], p: dict, data_column: str, out_column: 
     (``<prefix>_t<i>_b<b>.h5``), applied to DATA into ``out_column``."""
     solver = cal.SolverSettings(**p["solver"])
     tabs = ["tec000", "phase000"] if p["fast_mode"] == "tecandphase" else ["phase000"]
-    import_beside("scipy.signal", "losoto.h5parm")  # the peels' (selfcal has them by now: above)
+    import_beside(*SMOOTHING_MODULES)  # the peels' (selfcal has them by now: above)
 
     def solve(ms: str, h5: str, n: int, slots: tuple[int, int] | None) -> None:
         cal.solve(ms, h5, p["fast_mode"], p["solint_fast"], p["nchan_fast"], solver, data_column, log=log, threads=n,
