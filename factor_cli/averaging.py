@@ -114,3 +114,17 @@ def verify_steps(chan_width_hz: float, nchan: int, timestep_s: float) -> tuple[i
         if nchan % step == 0 and step * chan_width_hz <= 2e6 + 1:
             freqstep = step
     return freqstep, max(1, int(round(120.0 / timestep_s)))
+
+
+def central_channels(nchan: int, fraction: float, freqstep: int) -> tuple[int, int, int] | None:
+    """Factor's ``fractional_bandwidth_selfcal_facet_image``: the central ``fraction`` of a band's
+    ``nchan`` channels, as (first channel, number of channels, frequency step), the step the
+    largest divisor of that number up to ``freqstep`` (so no output channel averages fewer
+    inputs than the others); None for the whole band.  Why only part of the band: the facet
+    image made inside selfcal is among a direction's longest engine calls, and its model is used
+    for subtraction, where a quarter of the bandwidth (Factor's default) halves the S/N."""
+    n = min(nchan, max(1, int(round(fraction * nchan))))
+    if n == nchan:
+        return None
+    step = max(s for s in range(1, min(freqstep, n) + 1) if n % s == 0)
+    return (nchan - n) // 2, n, step

@@ -132,7 +132,11 @@ SECTIONS: dict[str, dict[str, Key]] = {
         "wsclean_image_padding": Key("float", 1.4, check=_at_least(1.0)),
         "max_peak_smearing": Key("float", 0.15, check=lambda v: None if 0 < v < 1 else "must be between 0 and 1"),
         "wsclean_nchannels_factor": Key("int", 4, check=_at_least(1)),
-        "fractional_bandwidth_selfcal_facet_image": Key("float", 0.25),
+        # The central fraction of each band's channels imaged for the improved facet model inside
+        # selfcal (averaging.central_channels).  Factor's default is 0.25, a speed-up that halves
+        # the model image's S/N; every measurement in bench/RESULTS.md used the whole band, which
+        # stays the default here.  Factor turned values <= 0 into 0.2 or 0.25: refused instead.
+        "fractional_bandwidth_selfcal_facet_image": Key("float", 1.0, check=lambda v: None if 0 < v <= 1 else "must be in (0, 1]"),
         "wsclean_bl_averaging": Key("bool", True),
         "wsclean_use_idg": Key("bool", True),
         "idg_mode": Key("choice", "cpu", choices=("cpu", "gpu", "hybrid")),
@@ -146,7 +150,9 @@ SECTIONS: dict[str, dict[str, Key]] = {
         "facet_taper_arcsec": Key("floats", [0.0]),
         "facet_min_uv_lambda": Key("floats", [80.0]),
         "automask_facet_image": Key("bool", True, unsupported="PyBDSF-masked facet imaging (automask_facet_image = False) " + NOT_YET),
-        "selfcal_robust_wsclean": Key("str"),
+        # Factor accepted this key and never read it (a leftover from when WSClean and AWImager had
+        # their own selfcal robust); every selfcal image here is WSClean's, so it is what it names.
+        "selfcal_robust_wsclean": Key("float", alias_of="selfcal_robust"),
     },
     "directions": {
         "directions_file": Key("path"),
@@ -365,9 +371,6 @@ def _cross_checks(where: str, s: dict[str, Any]) -> None:
         image_sets(img)
     except ValueError as err:
         raise ParsetError(f"{where}: [imaging] facet_cellsize_arcsec: {err}") from None
-    if img["fractional_bandwidth_selfcal_facet_image"] <= 0:
-        img["fractional_bandwidth_selfcal_facet_image"] = 0.2 if img["fractional_bandwidth_selfcal_facet_image"] < 0 else 0.25
-    img["fractional_bandwidth_selfcal_facet_image"] = min(1.0, img["fractional_bandwidth_selfcal_facet_image"])
     s["calibration"]["tec_block_mhz"] = max(2.0, s["calibration"]["tec_block_mhz"])
     # Without a directions file, automatic selection needs its three keys.
     if d["directions_file"] is None:

@@ -21,6 +21,7 @@ import numpy as np
 from .averaging import (
     averaging_steps,
     bandwidth_for_peak,
+    central_channels,
     fast_solint_slots,
     fast_solve_mode,
     slow_solint_slots,
@@ -272,6 +273,10 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
         e = by_name[name]
         freqstep, _ = _steps(0.85, e["cal_size_deg"] / 2, cell, band0)
         ffreqstep, ftimestep = _steps(0.85, e["facet"]["width_deg"] / 2, cell, band0)
+        # The facet image inside selfcal: the central part of each band (the whole by default).
+        fchannels = central_channels(nchan, img["fractional_bandwidth_selfcal_facet_image"], ffreqstep)
+        if fchannels is not None:
+            ffreqstep = fchannels[2]
         flux = fluxes[name]
         preaveraged = flux < cal["preaverage_flux_jy"]
         nchan_avg = nchan // freqstep
@@ -288,6 +293,9 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
                           "selfcal_json": f"results/facetselfcal/{stage_id(n, p)}/selfcal.json"}
                          for n in groups[0]] if cal["preapply_first_cal_phases"] and k > 0 else [],
             "freqstep": freqstep, "facet_freqstep": ffreqstep, "facet_timestep": ftimestep,
+            "facet_channels": list(fchannels[:2]) if fchannels else None,
+            # WSClean cannot make more output channels than the facet data hold.
+            "facet_channels_out": min(channels_out_selfcal, len(slots) * ((fchannels[1] if fchannels else nchan) // ffreqstep)),
             "cellsize_arcsec": cell, "min_cal_imsize": 512 if d.cal_imsize == 0 else d.cal_imsize,
             "robust": img["selfcal_robust"], "min_uv_lambda": img["selfcal_min_uv_lambda"],
             "channels_out": channels_out_selfcal, "padding": img["wsclean_image_padding"],

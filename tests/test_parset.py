@@ -59,6 +59,18 @@ def test_deprecated_alias_maps_to_new_key(base):
     assert s["directions"]["ndir_max"] == 7
 
 
+def test_selfcal_robust_wsclean_sets_the_selfcal_robust(base):
+    """Factor accepted it and ignored it; here it is the robust of the (WSClean) selfcal images,
+    with a deprecation warning, and a non-number is refused like selfcal_robust's."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        s = read_parset(write(base, "[imaging]\nselfcal_robust_wsclean = 0.25\n"))
+    assert s["imaging"]["selfcal_robust"] == 0.25 and s["imaging"]["facet_robust"] == [0.25]
+    assert any("selfcal_robust_wsclean" in str(w.message) and "selfcal_robust'" in str(w.message) for w in caught)
+    with pytest.raises(ParsetError, match=r"\[imaging\] selfcal_robust_wsclean: 'uniform' is not a number"):
+        read_parset(write(base, "[imaging]\nselfcal_robust_wsclean = uniform\n"))
+
+
 @pytest.mark.parametrize(
     "global_extra, body, section, key",
     [

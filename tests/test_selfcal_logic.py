@@ -288,3 +288,15 @@ def test_selfcal_images_clean_only_the_calibrator_box(tmp_path):
     px, py = wcs.wcs_world2pix(src_ra, src_dec, 0)
     in_mask = [bool(mask[int(round(j)), int(round(i))]) for i, j in zip(px, py)]
     assert in_mask == [True] * len(inner) + [False] * len(outer)
+
+
+def test_central_channels_of_a_band():
+    from factor_cli.averaging import central_channels
+
+    assert central_channels(16, 1.0, 4) is None  # the whole band: no selection
+    assert central_channels(16, 0.25, 4) == (6, 4, 4)
+    assert central_channels(16, 0.25, 8) == (6, 4, 4)  # the step cannot exceed the channels kept
+    assert central_channels(8, 0.25, 4) == (3, 2, 2)
+    assert central_channels(8, 0.4, 4) == (2, 3, 3)  # 3 channels: a step of 2 would average one alone
+    assert central_channels(10, 0.6, 4) == (2, 6, 3)  # largest divisor of 6 up to 4
+    assert central_channels(4, 0.01, 4) == (1, 1, 1)  # at least one channel

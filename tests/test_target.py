@@ -84,3 +84,32 @@ def test_multiscale_follows_the_directions_file(tiny_obs, tmp_path, explicit):
     first = text[1].split()[0]
     assert plan["steps"]["selfcal"][first]["multiscale"] is bool(explicit)
     assert plan["steps"]["facetimage"]["facetimage"][first]["multiscale"] is bool(explicit)
+
+
+def test_fractional_bandwidth_images_the_central_channels_of_each_band(tiny_obs, tmp_path):
+    """fractional_bandwidth_selfcal_facet_image reaches the facet data made inside selfcal: the
+    plan names the central channels, and DP3 keeps exactly those (their frequencies)."""
+    from casacore import tables as pt
+
+    from factor_cli.steps.facetdata import prepare_band
+
+    dirs = read_directions_file(tiny_obs / "directions.txt")
+    whole = plan_for(tiny_obs, tmp_path, dirs[0].ra_deg, dirs[0].dec_deg)
+    assert all(s["facet_channels"] is None for s in whole["steps"]["selfcal"].values())
+    half = plan_for(tiny_obs, tmp_path, dirs[0].ra_deg, dirs[0].dec_deg,
+                    imaging="fractional_bandwidth_selfcal_facet_image = 0.5")
+    steps = list(half["steps"]["selfcal"].values())
+    assert steps and all(s["facet_channels"] == [1, 2] for s in steps)  # tiny: 4 channels per band
+    assert all(2 % s["facet_freqstep"] == 0 for s in steps)
+    quarter = plan_for(tiny_obs, tmp_path, dirs[0].ra_deg, dirs[0].dec_deg,
+                       imaging="fractional_bandwidth_selfcal_facet_image = 0.25")
+    # one channel of tiny's one band: the facet-model images cannot have two output channels
+    assert all(s["facet_channels"] == [1, 1] and s["facet_channels_out"] == 1 for s in quarter["steps"]["selfcal"].values())
+    ms = str(next(tiny_obs.glob("*.ms")))
+    with pt.table(f"{ms}/SPECTRAL_WINDOW", ack=False) as t:
+        freqs = t.getcol("CHAN_FREQ")[0]
+    out = tmp_path / "facet.ms"
+    prepare_band(ms, str(out), (dirs[0].ra_deg, dirs[0].dec_deg), 1, 1, None, None, None, dirs[0].name, None, 1,
+                 channels=(1, 2))
+    with pt.table(f"{out}/SPECTRAL_WINDOW", ack=False) as t:
+        assert np.allclose(t.getcol("CHAN_FREQ")[0], freqs[1:3])

@@ -23,11 +23,11 @@ def prepare_band(
     ms_in: str, ms_out: str, centre_deg: tuple[float, float], freqstep: int, timestep: int,
     add_model: str | None, add_h5: str | None, apply_h5: str | None, direction: str,
     log: Path | None, threads: int, apply_direction: str | None = None, apply_soltabs: list[str] | None = None,
-    sub_model: str | None = None, sub_h5: str | None = None,
+    sub_model: str | None = None, sub_h5: str | None = None, channels: tuple[int, int] | None = None,
 ) -> None:
     """One band of one time chunk → phase-shifted, model added (``sub_model`` corrupted by
     ``sub_h5`` subtracted: a peeled source), corrected (``apply_soltabs`` of ``apply_h5``,
-    default all), averaged MS."""
+    default all), averaged MS; only the channels (first, number) ``channels`` when given."""
     if add_model and not read_skymodel(add_model):
         add_model = None  # nothing of the model falls in this direction
     steps = ["shift"]
@@ -36,6 +36,8 @@ def prepare_band(
         "msout.overwrite": True,
         "shift.type": "phaseshift", "shift.phasecenter": [f"{centre_deg[0]}deg", f"{centre_deg[1]}deg"],
     }
+    if channels is not None:
+        args.update({"msin.startchan": channels[0], "msin.nchan": channels[1]})
     if add_model:
         steps.append("add")
         args.update(predict_step("add", add_model, "add", add_h5, direction))
@@ -72,7 +74,7 @@ def prepare_blocks(
     centre_deg: tuple[float, float], freqstep: int, timestep: int, add_h5: str | None,
     apply_h5: str | None, direction: str, log: Path | None, threads: int, apply_direction: str | None = None,
     blocks: list[list[int]] | None = None, apply_soltabs: list[str] | None = None,
-    sub_model: str | None = None, sub_h5: str | None = None,
+    sub_model: str | None = None, sub_h5: str | None = None, channels: tuple[int, int] | None = None,
 ) -> list[list[str]]:
     """``residual[i][k]``: MS of time chunk i, band slot k (None for a gap); ``models[k]`` per band.
     Returns one MS per time chunk and block of band slots (``blocks``, default: all bands in
@@ -83,7 +85,7 @@ def prepare_blocks(
         parts: list[str | None] = [None if ms is None else str(out_dir / f"{prefix}_t{i}_b{k}.ms") for k, ms in enumerate(bands)]
         run_side_by_side([lambda n, ms=ms, part=part, model=model: prepare_band(
             ms, part, centre_deg, freqstep, timestep, model, add_h5, apply_h5, direction, log, n,
-            apply_direction, apply_soltabs, sub_model, sub_h5)
+            apply_direction, apply_soltabs, sub_model, sub_h5, channels)
             for ms, part, model in zip(bands, parts, models) if ms is not None], threads)
         row, calls = [], []
         for j, block in enumerate(blocks or [list(range(len(bands)))]):
@@ -100,9 +102,9 @@ def prepare(
     residual: list[list[str | None]], models: list[str | None], out_dir: Path, prefix: str,
     centre_deg: tuple[float, float], freqstep: int, timestep: int, add_h5: str | None,
     apply_h5: str | None, direction: str, log: Path | None, threads: int, apply_direction: str | None = None,
-    sub_model: str | None = None, sub_h5: str | None = None,
+    sub_model: str | None = None, sub_h5: str | None = None, channels: tuple[int, int] | None = None,
 ) -> list[str]:
     """One MS per time chunk with all bands (see ``prepare_blocks``)."""
     return [row[0] for row in prepare_blocks(residual, models, out_dir, prefix, centre_deg, freqstep, timestep, add_h5,
                                              apply_h5, direction, log, threads, apply_direction,
-                                             sub_model=sub_model, sub_h5=sub_h5)]
+                                             sub_model=sub_model, sub_h5=sub_h5, channels=channels)]

@@ -340,13 +340,14 @@ def improved_facet_model(p: dict, state: dict, img: ImagingSettings, solutions: 
     fcentre = (facet["ra_deg"], facet["dec_deg"])
     facet_ms = prepare(p["residual"], state["models"], work, "facet", fcentre, p["facet_freqstep"],
                        p["facet_timestep"], state["h5"], solutions, name, log, threads,
-                       sub_model=subtract, sub_h5=solutions if subtract else None)
+                       sub_model=subtract, sub_h5=solutions if subtract else None, channels=p.get("facet_channels"))
     fsize = optimum_size(facet["width_deg"] * 3600.0 / cell * p["padding"], minimum=256)
     wcs = image_wcs(fcentre, fsize, cell)
     mask = polygon_mask([tuple(v) for v in facet["vertices"]], wcs, (fsize, fsize))
     mask_path = work / "facet_mask.fits"
     write_mask(mask_path, mask, wcs)
-    img = replace(img, baseline_averaging_wavelengths=p.get("facet_bl_avg_wavelengths", 0.0))
+    img = replace(img, baseline_averaging_wavelengths=p.get("facet_bl_avg_wavelengths", 0.0),
+                  channels_out=p.get("facet_channels_out", img.channels_out))
     products = wsclean(facet_ms, str(work / "facet"), replace(img, size=fsize, auto_mask=3.0),
                        fits_mask=str(mask_path), log=log, threads=threads, update_model=False)
     shutil.copyfile(products["image"], out / "facet_image.fits")
