@@ -300,3 +300,20 @@ def test_central_channels_of_a_band():
     assert central_channels(8, 0.4, 4) == (2, 3, 3)  # 3 channels: a step of 2 would average one alone
     assert central_channels(10, 0.6, 4) == (2, 6, 3)  # largest divisor of 6 up to 4
     assert central_channels(4, 0.01, 4) == (1, 1, 1)  # at least one channel
+
+
+def test_solves_stop_at_the_tolerance_but_tec_keeps_its_full_approximating_stage(monkeypatch, tmp_path):
+    """tolerance 1e-4 ends converged intervals (Factor's 1e-8 never did); the TEC solves' first
+    stage still runs maxapproxiter iterations (bit-identical TEC solutions, bench/RESULTS.md)."""
+    from factor_cli import calibration
+
+    calls = []
+    monkeypatch.setattr(calibration, "run_dp3", lambda args, **kw: calls.append(args))
+    settings = calibration.SolverSettings()
+    assert settings.tolerance == 1e-4
+    calibration.solve("cal.ms", str(tmp_path / "a.h5"), "tecandphase", 1, 1, settings, "DATA")
+    calibration.solve("cal.ms", str(tmp_path / "b.h5"), "scalar", 30, 2, settings, "CORRECTED_PHASE")
+    tec, slow = calls
+    assert tec["solve.tolerance"] == slow["solve.tolerance"] == 1e-4
+    assert tec["solve.approxtolerance"] == calibration.APPROX_TOLERANCE < 1e-6 and tec["solve.maxapproxiter"] == 50
+    assert "solve.approxtolerance" not in slow
