@@ -47,11 +47,13 @@ def averaging_steps(
     width_s = min(max_time_s, time_smearing_width_s(1.0 - per_axis, delta_theta_deg, resolution))
     timestep = max(1, int(round(width_s / timestep_s)))
     bw = min(max_bw_hz, bandwidth_for_peak(per_axis, freq_hz, delta_theta_deg, resolution))
-    freqstep = 1
-    for step in range(1, nchan + 1):
-        if nchan % step == 0 and step * chan_width_hz <= bw:
-            freqstep = step
-    return timestep, freqstep
+    return timestep, largest_divisor(nchan, lambda step: step * chan_width_hz <= bw)
+
+
+def largest_divisor(n: int, fits) -> int:
+    """The largest step dividing ``n`` for which ``fits(step)`` holds (1 if none): a frequency
+    averaging step that leaves no output channel with fewer inputs than the others."""
+    return max((step for step in range(1, n + 1) if n % step == 0 and fits(step)), default=1)
 
 
 def fast_solint_slots(flux_eff_jy: float, nbands: int, timestep_s: float) -> int:
@@ -109,10 +111,7 @@ def fast_solve_mode(blocks: list[list[int]], slots_present: list[bool], channels
 
 def verify_steps(chan_width_hz: float, nchan: int, timestep_s: float) -> tuple[int, int]:
     """(freqstep, timestep) of the verification data: about 2 MHz per channel and 120 s."""
-    freqstep = 1
-    for step in range(1, nchan + 1):
-        if nchan % step == 0 and step * chan_width_hz <= 2e6 + 1:
-            freqstep = step
+    freqstep = largest_divisor(nchan, lambda step: step * chan_width_hz <= 2e6 + 1)
     return freqstep, max(1, int(round(120.0 / timestep_s)))
 
 
@@ -126,5 +125,4 @@ def central_channels(nchan: int, fraction: float, freqstep: int) -> tuple[int, i
     n = min(nchan, max(1, int(round(fraction * nchan))))
     if n == nchan:
         return None
-    step = max(s for s in range(1, min(freqstep, n) + 1) if n % s == 0)
-    return (nchan - n) // 2, n, step
+    return (nchan - n) // 2, n, largest_divisor(n, lambda step: step <= freqstep)

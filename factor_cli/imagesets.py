@@ -53,7 +53,7 @@ def reaverage_factors(base: tuple[int, int], wanted: tuple[int, int], nchan_base
     averaging than a set's smearing limit allows would blur it).  The frequency factor divides
     ``nchan_base`` (channels per band after the base averaging), so no output channel
     straddles two bands."""
-    f = max(1, wanted[0] // base[0])
-    while nchan_base % f:
-        f -= 1
-    return f, max(1, wanted[1] // base[1])
+    from .averaging import largest_divisor  # here, not at the top: the parset reader imports this module
+
+    limit = wanted[0] // base[0]
+    return largest_divisor(nchan_base, lambda f: f <= limit), max(1, wanted[1] // base[1])
