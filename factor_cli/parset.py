@@ -56,6 +56,10 @@ def _fraction(v):
     return None if 0.0 <= v <= 1.0 else "must be between 0 and 1"
 
 
+def _share(v):
+    return None if 0 < v <= 1 else "must be in (0, 1]"
+
+
 def _at_least(n):
     return lambda v: None if v >= n else f"must be >= {n}"
 
@@ -141,7 +145,7 @@ SECTIONS: dict[str, dict[str, Key]] = {
         # selfcal (averaging.central_channels).  Factor's default is 0.25, a speed-up that halves
         # the model image's S/N; every measurement in bench/RESULTS.md used the whole band, which
         # stays the default here.  Factor turned values <= 0 into 0.2 or 0.25: refused instead.
-        "fractional_bandwidth_selfcal_facet_image": Key("float", 1.0, check=lambda v: None if 0 < v <= 1 else "must be in (0, 1]"),
+        "fractional_bandwidth_selfcal_facet_image": Key("float", 1.0, check=_share),
         "wsclean_bl_averaging": Key("bool", True),
         "wsclean_use_idg": Key("bool", True),
         "idg_mode": Key("choice", "cpu", choices=("cpu", "gpu", "hybrid")),
@@ -197,7 +201,7 @@ SECTIONS: dict[str, dict[str, Key]] = {
         "node_list": Key("str", unsupported="is not used: the scheduler places the jobs (use partition to choose nodes)"),
         "ncpu": Key("int", check=_at_least(1)),
         "nthread_io": Key("int", check=_at_least(1)),
-        "wsclean_fmem": Key("float", 0.9, check=lambda v: None if 0 < v <= 1 else "must be in (0, 1]"),
+        "wsclean_fmem": Key("float", 0.9, check=_share),
         "fmem": Key("float", alias_of="wsclean_fmem"),
         "ndir_per_node": Key("int", 1, check=_at_least(1)),
         # Beyond Factor: facet images side by side (default 2 × ndir_per_node; cluster.py).
