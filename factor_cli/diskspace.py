@@ -2,8 +2,10 @@
 
 The chunks are a copy of the input visibilities, and every subtraction writes a new residual
 of the same size (no input of a job is modified in place), so a run needs about
-(1 + number of selfcal stages) times the input size.  Too little for the chunks alone is an
-error before anything is written; too little for the whole run is a warning.
+(1 + number of selfcal stages) times the input size, about half that with ``use_compression``.
+A Dysco-compressed input (LINC writes them) counts at its uncompressed size, which is what
+the chunks hold without compression.  Too little for the chunks alone is an error before
+anything is written; too little for the whole run is a warning.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+
+from .compression import SIZE_RATIO
 
 
 def tree_size(path: str | Path) -> int:
@@ -32,15 +36,34 @@ def free_bytes(path: Path) -> int:
     return shutil.disk_usage(existing).free
 
 
-def check_space(dir_working: Path, input_ms: list[str], stages: int, chunks_exist: bool) -> tuple[str | None, str | None]:
+def is_dysco(ms: str) -> bool:
+    """Whether the MS's DATA column is Dysco-compressed."""
+    import casacore.tables as pt
+
+    try:
+        with pt.table(ms, ack=False) as t:
+            return t.getdminfo("DATA").get("TYPE") == "DyscoStMan"
+    except RuntimeError:
+        return False
+
+
+def uncompressed_size(ms: str) -> int:
+    size = tree_size(ms)
+    return int(size / SIZE_RATIO) if is_dysco(ms) else size
+
+
+def check_space(dir_working: Path, input_ms: list[str], stages: int, chunks_exist: bool,
+                compress: bool = False) -> tuple[str | None, str | None]:
     """(error, warning) messages, or None for each when there is room.  ``input_ms`` may name an
-    MS more than once (one entry per time chunk cut from it); each counts once."""
-    size = sum(tree_size(m) for m in dict.fromkeys(str(Path(m)) for m in input_ms))
+    MS more than once (one entry per time chunk cut from it); each counts once.  ``compress``:
+    the chunks and residuals are written with Dysco (use_compression)."""
+    ratio = SIZE_RATIO if compress else 1.0
+    size = ratio * sum(uncompressed_size(m) for m in dict.fromkeys(str(Path(m)) for m in input_ms))
     free = free_bytes(dir_working)
     gb = 1e9
     if not chunks_exist and free < 1.1 * size:
         return (f"{dir_working}: not enough disk space for the chunks: {free / gb:.1f} GB free, about "
-                f"{1.1 * size / gb:.1f} GB needed (the size of the input MSs)"), None
+                f"{1.1 * size / gb:.1f} GB needed (the size of the input MSs{', compressed' if compress else ''})"), None
     need = (1 + stages) * size
     if free < need:
         return None, (f"{dir_working}: {free / gb:.1f} GB free, a full run may need about {need / gb:.1f} GB "

@@ -75,7 +75,7 @@ SECTIONS: dict[str, dict[str, Key]] = {
         "exit_on_bad_band": Key("bool", False),
         "skymodel_extension": Key("str", ".merge"),
         "chunk_size_sec": Key("float", 2400.0, check=_positive),
-        "use_compression": Key("bool", False, unsupported="Dysco compression " + NOT_YET),
+        "use_compression": Key("bool", False),
         "interactive": Key("bool", False),
         "keep_avg_facet_data": Key("bool", True),
         "keep_unavg_facet_data": Key("bool", False, unsupported="keeping unaveraged facet data " + NOT_YET),

@@ -207,6 +207,8 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
         })
     by_name = {e["name"]: e for e in dir_entries}
 
+    # Only when set, so that the jobs of runs without it keep their parameters (and are not rerun).
+    compress = {"compress": True} if g["use_compression"] else {}
     for band in bands:
         for c in band.chunks:
             start_slot = int(round((c.start_s - band.ms.start_s + band.ms.timestep_s / 2) / band.ms.timestep_s))
@@ -215,7 +217,7 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
                 "ms": band.ms.path, "has_subtracted": band.ms.has_subtracted, "di_skymodel": band.ms.di_skymodel,
                 "start_slot": max(0, start_slot), "ntimes": end_slot - max(0, start_slot),
                 "out_ms": residual_name(None, c.name, band.name),
-                **{k: g[k] for k in ("flag_abstime", "flag_baseline", "flag_freqrange", "flag_expr")},
+                **{k: g[k] for k in ("flag_abstime", "flag_baseline", "flag_freqrange", "flag_expr")}, **compress,
             }
         steps["skymodels"][band.name] = {
             "di_skymodel": band.ms.di_skymodel, "centre_deg": list(centre), "out_dir": f"results/skymodels/{band.name}",
@@ -337,7 +339,7 @@ def build_plan(settings: dict, directions: list[Direction], bands: list[BandInfo
                     # A failed peel always stops the run (Factor): its source would wreck every facet.
                     "direction": name, "exit_on_selfcal_failure": cal["exit_on_selfcal_failure"] or name in peeled,
                     "peel": name in peeled,
-                    "skip_selfcal_check": cal["skip_selfcal_check"],
+                    "skip_selfcal_check": cal["skip_selfcal_check"], **compress,
                 }
 
     final = order[-1] if order else None

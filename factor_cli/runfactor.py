@@ -357,7 +357,8 @@ def main(argv: list[str] | None = None) -> int:
             check_layout(dir_working, plan, directions_path(settings))
             chunks_exist = all((dir_working / c["out_ms"]).exists() for c in plan["steps"]["chunk"].values())
             space_error, space_warning = check_space(dir_working, [c["ms"] for c in plan["steps"]["chunk"].values()],
-                                                     len(plan["order"]), chunks_exist)
+                                                     len(plan["order"]), chunks_exist,
+                                                     compress=settings["global"]["use_compression"])
             if space_error and not args.dry_run:
                 raise InputError(space_error)
             if space_warning:

@@ -147,7 +147,7 @@ CASES = {
     "boolean expected": (add_line("[imaging]", "make_mosaic = perhaps"), "make_mosaic"),
     "list expected": (add_line("[imaging]", "facet_cellsize_arcsec = [1.5, x]"), "facet_cellsize_arcsec"),
     "ndir_process zero": (add_line("[directions]", "ndir_process = 0"), "ndir_process"),
-    "unsupported feature set": (add_line("[global]", "use_compression = True"), "use_compression"),
+    "unsupported feature set": (add_line("[global]", "keep_unavg_facet_data = True"), "keep_unavg_facet_data"),
     "bad groupings": (add_line("[directions]", "groupings = 1:x"), "groupings"),
     "target position unreadable": (add_line("[directions]", "target_ra = 12h99m\ntarget_dec = +52d"), "target_ra"),
     "target facet without radius": (add_line("[directions]", "target_ra = 12h20m\ntarget_dec = +52d30m\n"

@@ -78,7 +78,7 @@ def test_selfcal_robust_wsclean_sets_the_selfcal_robust(base):
         ("", "[calibration]\nmax_selfcal_loops = 0\n", "calibration", "max_selfcal_loops"),
         ("min_fraction_per_band = 2\n", "", "global", "min_fraction_per_band"),
         ("", "[imaging]\nfacet_robust = [0, 1]\n", "imaging", "facet_cellsize_arcsec"),
-        ("use_compression = True\n", "", "global", "use_compression"),
+        ("keep_unavg_facet_data = True\n", "", "global", "keep_unavg_facet_data"),
         ("", "[cluster]\nlofarroot = /opt/lofar\n", "cluster", "lofarroot"),
         ("flag_abstime = x\nflag_expr = flag_baseline\n", "", "global", "flag_expr"),
         ("", "groupings = 2-3\n", "directions", "groupings"),

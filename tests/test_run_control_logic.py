@@ -211,3 +211,14 @@ def test_disk_space_error_before_chunking_and_warning_for_the_whole_run(tmp_path
     monkeypatch.setattr(diskspace, "free_bytes", lambda path: 4999)  # 5 copies of 1000 bytes needed
     assert diskspace.check_space(tmp_path / "work", [str(ms)], 4, chunks_exist=True)[1] is not None
     assert diskspace.check_space(tmp_path / "work", [str(ms)] * 4, 3, chunks_exist=True) == (None, None)
+    # use_compression: the chunks and residuals are Dysco-compressed, about half the size.
+    monkeypatch.setattr(diskspace, "free_bytes", lambda path: 2600)
+    assert diskspace.check_space(tmp_path / "work", [str(ms)], 4, chunks_exist=True)[1] is not None
+    assert diskspace.check_space(tmp_path / "work", [str(ms)], 4, chunks_exist=True, compress=True) == (None, None)
+    # A Dysco-compressed input (LINC's output) is counted at its uncompressed size: its
+    # uncompressed chunks alone need twice its size.
+    monkeypatch.setattr(diskspace, "free_bytes", lambda path: 1500)
+    assert diskspace.check_space(tmp_path / "work", [str(ms)], 0, chunks_exist=False) == (None, None)
+    monkeypatch.setattr(diskspace, "is_dysco", lambda path: True)
+    error, _ = diskspace.check_space(tmp_path / "work", [str(ms)], 0, chunks_exist=False)
+    assert error and "disk space for the chunks" in error

@@ -11,6 +11,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from ..compression import msout_settings
 from ..engines import run_dp3
 
 
@@ -36,7 +37,7 @@ def run(p: dict, log: Path) -> None:
     args: dict[str, object] = {
         "msin": p["ms"], "msin.datacolumn": "SUBTRACTED_DATA_ALL" if p["has_subtracted"] else "DATA",
         "msin.starttimeslot": p["start_slot"], "msin.ntimes": p["ntimes"],
-        "msout": out, "msout.datacolumn": "DATA",
+        "msout": out, "msout.datacolumn": "DATA", **msout_settings(p.get("compress", False)),
     }
     steps = []
     flag = preflag_args(p)

@@ -18,6 +18,7 @@ import shutil
 from pathlib import Path
 
 from ..calibration import predict_step
+from ..compression import msout_settings
 from ..engines import run_dp3
 from ..skymodel import read_skymodel
 from .state import subtracted
@@ -48,7 +49,7 @@ def _subtract(p: dict, in_ms: str, out: str, log: Path) -> None:
     direction = p["direction"]
     steps: list[str] = []
     args: dict[str, object] = {"msin": in_ms, "msin.datacolumn": "DATA", "msout": out,
-                               "msout.datacolumn": "DATA"}
+                               "msout.datacolumn": "DATA", **msout_settings(p.get("compress", False))}
     if not summary["ok"] and not p["skip_selfcal_check"]:
         if p.get("peel"):
             raise SelfcalFailed(
