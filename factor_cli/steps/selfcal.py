@@ -95,7 +95,8 @@ SMOOTHING_MODULES = ("scipy.signal", "losoto.h5parm")
 
 def run(p: dict, log: Path) -> None:
     out = Path(p["out_dir"])
-    with work_folder(out, p.get("scratch"), keep=p.get("keep_work", False)) as work, Background() as plotting:
+    # The plots are drawn while the work folder is removed (the inner block ends first).
+    with Background() as plotting, work_folder(out, p.get("scratch"), keep=p.get("keep_work", False)) as work:
         _selfcal(p, log, out, work, plotting)
 
 
