@@ -69,8 +69,10 @@ def test_use_compression_reaches_the_chunks_and_residuals_only_when_set(tiny_obs
                           f"[imaging]\nwsclean_use_idg = False\n[directions]\ndirections_file = {tiny_obs}/directions.txt\n")
         return prepare(str(parset))[1]["steps"]
 
+    def jobs(steps):
+        return [*steps["chunk"].values(), *(j for s in steps["subtract"].values() for j in s.values())]
+
     on, off = plan("use_compression = True\n"), plan("")
-    jobs = lambda steps: [*steps["chunk"].values(), *(j for s in steps["subtract"].values() for j in s.values())]  # noqa: E731
     assert jobs(on) and all(j["compress"] for j in jobs(on))
     # Without it the jobs' parameters are what they were, so existing runs are not redone.
     assert not any("compress" in j for j in jobs(off))
