@@ -12,7 +12,7 @@ image of the noise-only MS, identical settings (1.0 is the physical limit); R_mo
 mosaic rms (source-free) / rms of the noise-only MS imaged facet by facet and mosaicked as the
 run's facets were (noise_reference.py: the facet clean reaches into the noise); DI-only rms / DD
 rms; calibrator flux ratios (pbcor / truth) and position offsets; phase errors vs truth.
-With peeled sources (preset bright): per source, the flux its solutions give it (apparent) and,
+With peeled sources (presets bright, small-bright): per source, the flux its solutions give it (apparent) and,
 inside the field, the pbcor mosaic's integrated flux within 1.5' (intrinsic), against the truth;
 its phase and slow-amplitude errors; and the rms of a dirty image of the final residual around it against the
 noise imaged the same way.
