@@ -34,7 +34,7 @@ from .directions import (
     write_directions_file,
 )
 from .cluster import ClusterError, node_budget, profile, rule_resources, slurm_status_command
-from .diskspace import check_space, tree_size
+from .diskspace import check_space, stages_to_write, tree_size
 from .engines import LEDGER_ENV, engine_environment
 from .facets import Facet, ns_stretch, write_calimage_regions, write_ds9_regions
 from .imaging import cal_image_size
@@ -356,9 +356,11 @@ def main(argv: list[str] | None = None) -> int:
             to_delete = plan_reset(dir_working, draft, targets) if targets and dir_working.is_dir() else []
             check_layout(dir_working, plan, directions_path(settings))
             chunks_exist = all((dir_working / c["out_ms"]).exists() for c in plan["steps"]["chunk"].values())
+            residuals = {stage: [c["out_ms"] for c in chunks.values()] for stage, chunks in plan["steps"]["subtract"].items()}
+            left = stages_to_write(dir_working, residuals, [o.path for o in to_delete])
             space_error, space_warning = check_space(dir_working, [c["ms"] for c in plan["steps"]["chunk"].values()],
-                                                     len(plan["order"]), chunks_exist,
-                                                     compress=settings["global"]["use_compression"])
+                                                     len(left), chunks_exist, compress=settings["global"]["use_compression"],
+                                                     stages_total=len(residuals))
             if space_error and not args.dry_run:
                 raise InputError(space_error)
             if space_warning:

@@ -203,12 +203,15 @@ def test_disk_space_error_before_chunking_and_warning_for_the_whole_run(tmp_path
     error, warning = diskspace.check_space(tmp_path / "work", [str(ms)], 4, chunks_exist=False)
     assert error and "disk space" in error and warning is None
     error, warning = diskspace.check_space(tmp_path / "work", [str(ms)], 4, chunks_exist=True)
-    assert error is None and "5.0e-06 GB" not in warning and "4 stages" in warning
+    assert error is None and "5.0e-06 GB" not in warning and "4 of 4 stages" in warning
     monkeypatch.setattr(diskspace, "free_bytes", lambda path: 10_000)
     assert diskspace.check_space(tmp_path / "work", [str(ms)], 4, chunks_exist=False) == (None, None)
     # An MS cut into several time chunks is listed once per chunk but copied once (the
     # benchmark preset's four chunks per band were counted four times: 213 GB for 51).
     monkeypatch.setattr(diskspace, "free_bytes", lambda path: 4999)  # 5 copies of 1000 bytes needed
+    assert diskspace.check_space(tmp_path / "work", [str(ms)], 4, chunks_exist=False)[1] is not None
+    # Chunks on disk (a resumed run): only the residuals still to be written count.
+    monkeypatch.setattr(diskspace, "free_bytes", lambda path: 3999)
     assert diskspace.check_space(tmp_path / "work", [str(ms)], 4, chunks_exist=True)[1] is not None
     assert diskspace.check_space(tmp_path / "work", [str(ms)] * 4, 3, chunks_exist=True) == (None, None)
     # use_compression: the chunks and residuals are Dysco-compressed, about half the size.
@@ -222,3 +225,20 @@ def test_disk_space_error_before_chunking_and_warning_for_the_whole_run(tmp_path
     monkeypatch.setattr(diskspace, "is_dysco", lambda path: True)
     error, _ = diskspace.check_space(tmp_path / "work", [str(ms)], 0, chunks_exist=False)
     assert error and "disk space for the chunks" in error
+
+
+def test_stages_still_to_write_count_missing_and_reset_residuals_only(tmp_path):
+    """A resumed run is warned only for the residuals it has yet to write (the benchmark's
+    two-pass run, resumed with 12 of 16 stages written, was told it might need 53 GB more with
+    40 GB free); residuals a reset is about to delete are written again and count."""
+    from factor_cli.diskspace import stages_to_write
+
+    residuals = {s: [f"results/facetsub/{s}/a_chunk0.ms", f"results/facetsub/{s}/a_chunk1.ms"]
+                 for s in ("dir00", "dir01", "dir02", "dir00.p2", "dir01.p2")}
+    for stage in ("dir00", "dir01", "dir02", "dir00.p2"):
+        for m in residuals[stage]:
+            (tmp_path / m).mkdir(parents=True)
+    (tmp_path / residuals["dir02"][1]).rmdir()  # a stage interrupted half-way
+    assert stages_to_write(tmp_path, residuals, []) == ["dir02", "dir01.p2"]
+    deleted = ["results/facetsub/dir00.p2", "results/facetsub/dir01/a_chunk0.ms", "results/facetsub/dir00.p"]
+    assert stages_to_write(tmp_path, residuals, deleted) == ["dir01", "dir02", "dir00.p2", "dir01.p2"]
