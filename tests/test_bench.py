@@ -152,3 +152,17 @@ def test_gaps_are_summed_by_the_calls_around_them():
     calls = [(0.0, 2.0, "ddecal"), (2.5, 3.0, "apply"), (3.0, 5.0, "image"), (6.0, 7.0, "ddecal"),
              (7.4, 8.0, "apply"), (4.0, 9.0, "predict")]   # the long predict hides the second pair's gap
     assert gaps_by_neighbours(calls) == [("ddecal", "apply", 0.5, 1)]
+
+
+def test_a_stage_counts_as_finished_when_every_chunk_job_of_its_subtraction_ended(tmp_path):
+    """residual_after.py images a stage's residual part-way through a run: only once all its
+    chunk jobs have ended (Snakemake writes a job's benchmark file when the job ends; the MS
+    folders appear when a job starts)."""
+    from residual_after import finished_stages
+
+    subtract = {"dir00": {"a_chunk0": {}, "a_chunk1": {}}, "dir01": {"a_chunk0": {}, "a_chunk1": {}}}
+    for stage, chunks in (("dir00", ("a_chunk0", "a_chunk1")), ("dir01", ("a_chunk0",))):
+        for chunk in chunks:
+            (tmp_path / "benchmarks" / "facetsub" / stage).mkdir(parents=True, exist_ok=True)
+            (tmp_path / "benchmarks" / "facetsub" / stage / f"{chunk}.tsv").write_text("s\n1\n")
+    assert finished_stages(tmp_path, subtract) == ["dir00"]
