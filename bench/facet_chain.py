@@ -134,12 +134,10 @@ def main() -> int:
     inputs = [str(run / m) for m in truth["noise_ms"]]
     # The noise and DI-only images depend only on the simulation and their WSClean arguments:
     # made once per run folder for the same arguments (a report of a kept run reuses them).
-    image_once([*common, "-name", str(ref / "noise"), *noise_ms])
-    run_wsclean([*common, "-name", str(ref / "resid"), *products["residual_ms"]], threads=2)
+    thermal = noise_rms(run, truth, ref)
+    r_res = residual_rms(run, products["residual_ms"], ref / "resid") / thermal
     image_once([*common, "-niter", "20000", "-nmiter", "12", "-auto-threshold", "1.5", "-auto-mask", "4",
                 "-mgain", "0.8", "-no-update-model-required", "-name", str(ref / "di"), *inputs])
-    thermal = image_rms(str(ref / "noise-image.fits"))
-    r_res = image_rms(str(ref / "resid-image.fits")) / thermal
     sky = str(run / "truth" / "sky.txt")
     dd = source_free_rms(products["mosaic_pbcut"], sky)
     di = source_free_rms(str(ref / "di-image.fits"), sky)
@@ -233,6 +231,18 @@ def main() -> int:
     if not (args.keep or args.report):
         shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def noise_rms(run: Path, truth: dict, ref: Path) -> float:
+    """R_res's reference: the rms of the noise-only MSs' dirty image (``ref/noise``, made once)."""
+    image_once([*residual_image_args(run), "-name", str(ref / "noise"), *[str(run / m) for m in truth["noise_ms"].values()]])
+    return image_rms(str(ref / "noise-image.fits"))
+
+
+def residual_rms(run: Path, residual_ms: list[str], name: Path) -> float:
+    """The rms of a dirty image of ``residual_ms`` made as the noise image of ``noise_rms``."""
+    run_wsclean([*residual_image_args(run), "-name", str(name), *residual_ms], threads=2)
+    return image_rms(f"{name}-image.fits")
 
 
 def image_once(args: list[str]) -> None:

@@ -7,7 +7,7 @@ For runs longer than a working session (`benchmark` with two passes takes ~5.5 h
 how far the residual has come after each finished stage, before the run ends (the directions
 not yet in the pass keep what the previous pass left).  Without STAGE: every stage whose
 subtraction jobs have all ended (Snakemake's benchmark file of each chunk's job is there).
-The noise image is the bench's own (``facet_chain.image_once``: made once, reused by the report).
+The noise image is the bench's own (``facet_chain.noise_rms``: made once, reused by the report).
 """
 
 from __future__ import annotations
@@ -17,10 +17,8 @@ from pathlib import Path
 
 import yaml
 
-from bench_runs import preset_run, residual_image_args  # bench/, the script's own folder
-from facet_chain import image_once
-from factor_cli.engines import run_wsclean
-from factor_cli.imaging import image_rms
+from bench_runs import preset_run  # bench/, the script's own folder
+from facet_chain import noise_rms, residual_rms
 
 
 def finished_stages(work: Path, subtract: dict) -> list[str]:
@@ -42,14 +40,11 @@ def main() -> int:
     truth = json.loads((run / "truth" / "truth.json").read_text())
     ref = work / "bench_images"
     ref.mkdir(exist_ok=True)
-    common = residual_image_args(run)
-    image_once([*common, "-name", str(ref / "noise"), *[str(run / m) for m in truth["noise_ms"].values()]])
-    thermal = image_rms(str(ref / "noise-image.fits"))
+    thermal = noise_rms(run, truth, ref)
     print("| after the subtraction of | R_res |\n|---|---|")
     for stage in stages:
-        name = ref / f"resid_after_{stage}"
-        run_wsclean([*common, "-name", str(name), *[str(work / c["out_ms"]) for c in subtract[stage].values()]], threads=2)
-        print(f"| {stage} | {image_rms(f'{name}-image.fits') / thermal:.3f} |", flush=True)
+        residual = [str(work / c["out_ms"]) for c in subtract[stage].values()]
+        print(f"| {stage} | {residual_rms(run, residual, ref / f'resid_after_{stage}') / thermal:.3f} |", flush=True)
     return 0
 
 
