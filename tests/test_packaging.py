@@ -20,7 +20,8 @@ def test_non_editable_install_finds_the_workflow(tmp_path):
     wheel = next((tmp_path / "wheel").glob("*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     for required in ("factor_cli/workflow/Snakefile", "factor_cli/workflow/rules/common.smk",
-                     "factor_cli/workflow/schemas/config.schema.yaml"):
+                     "factor_cli/workflow/schemas/config.schema.yaml",
+                     "factor_cli/workflow/envs/factor.yaml"):
         assert required in names
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)], check=True)
